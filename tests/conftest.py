@@ -1,0 +1,18 @@
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def build_dir(request):
+    """A fresh build folder per test case, ``build/tests/<test id>``, kept after the run
+    so its waves and logs can be read."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    path = ROOT / "build" / "tests" / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path

@@ -1,0 +1,81 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gen.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "gen.cli", *args], capture_output=True,
+                          text=True)
+
+
+def test_version_and_help():
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("rowloom ")
+    out = run("--help")
+    assert out.returncode == 0
+    for command in ("presets", "verilog", "check-pe"):
+        assert command in out.stdout
+
+
+def test_presets(capsys):
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and lines[0].startswith("tiny ")
+    assert main(["presets", "--names"]) == 0
+    assert "tiny" in capsys.readouterr().out.split()
+
+
+def test_verilog_outputs_are_reproducible(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["verilog", "--preset", "tiny", "-o", str(a)]) == 0
+    assert main(["verilog", "--preset", "tiny", "-o", str(b)]) == 0
+    names = sorted(p.name for p in a.iterdir())
+    assert names == ["rowloom_tiny.h", "rowloom_tiny.json", "rowloom_tiny.v"]
+    for name in names:
+        text = (a / name).read_bytes()
+        assert text == (b / name).read_bytes()
+        assert str(tmp_path).encode() not in text
+        assert b"/work/" not in text and b"\\src" not in text
+    man = json.loads((a / "rowloom_tiny.json").read_text())
+    assert man["top"] == "rowloom_tiny" and man["config"]["name"] == "tiny"
+    ports = {p["name"]: p for p in man["ports"]}
+    assert ports["psum_out__payload"]["width"] == man["derived"]["acc_bits"] == 23
+    assert ports["psum_out__payload"]["dir"] == "out"
+    assert ports["act__ready"]["dir"] == "out" and ports["act__valid"]["dir"] == "in"
+    assert set(ports["cfg"]["fields"]) == {"s", "f", "u", "q", "psum_en"}
+    verilog = (a / "rowloom_tiny.v").read_text()
+    for name in ports:
+        assert f" {name};" in verilog
+    header = (a / "rowloom_tiny.h").read_text()
+    assert "#define ROWLOOM_TINY_ACC_BITS 23" in header
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--preset", "nope"], "preset = 'nope'"),
+    (["--config", "{missing}"], "config = "),
+    (["--config", "{bad_json}"], "valid JSON"),
+    (["--config", "{bad_field}"], "act_width = 40"),
+    (["--config", "{narrow_acc}"], "acc_width = 8"),
+])
+def test_bad_config_exits_nonzero_and_writes_nothing(tmp_path, args, needle):
+    files = {"missing": tmp_path / "none.json", "bad_json": tmp_path / "bad.json",
+             "bad_field": tmp_path / "field.json", "narrow_acc": tmp_path / "acc.json"}
+    files["bad_json"].write_text("{not json")
+    files["bad_field"].write_text('{"act_width": 40}')
+    files["narrow_acc"].write_text('{"acc_width": 8}')
+    args = [a.format(**files) for a in args]
+    out_dir = tmp_path / "out"
+    result = run("verilog", *args, "-o", str(out_dir))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "allowed" in lines[0]
+    assert not out_dir.exists()
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "usage: rowloom" in capsys.readouterr().out

@@ -1,0 +1,88 @@
+import pytest
+
+from hw.mac import MAC, acc_width_for, int_bounds
+
+from .sim import run_sim, seeded_rng
+
+
+@pytest.mark.parametrize("aw,asg,bw,bsg,n,expect", [
+    (8, True, 8, True, 1, 16),      # -128 * -128 = 16384 needs the 16th bit
+    (8, False, 8, False, 1, 16),
+    (8, True, 8, True, 2, 17),      # 2 * 16384 = 32768 does not fit 16 signed bits
+    (8, True, 8, True, 3, 17),
+    (2, True, 2, True, 1, 4),       # -2 * -2 = 4
+    (32, True, 32, True, 1000, 73),
+])
+def test_acc_width(aw, asg, bw, bsg, n, expect):
+    got = acc_width_for(a_width=aw, a_signed=asg, b_width=bw, b_signed=bsg, reduction=n)
+    assert got == expect
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    (dict(a_width=1, b_width=8), "a_width"),
+    (dict(a_width=8, b_width=33), "b_width"),
+    (dict(a_width=8, b_width=8, reduction=4, acc_width=16), "acc_width"),
+    (dict(a_width=8, b_width=8, reduction=0), "reduction"),
+    (dict(a_width="8", b_width=8), "a_width"),
+])
+def test_bad_parameters(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        MAC(**kwargs)
+
+
+@pytest.mark.parametrize("product_reg", [False, True])
+@pytest.mark.parametrize("zero_gate", [False, True])
+@pytest.mark.parametrize("aw,asg,bw,bsg", [(8, True, 8, True), (4, False, 6, True),
+                                          (16, True, 3, False), (2, True, 2, True)])
+def test_mac_random(request, product_reg, zero_gate, aw, asg, bw, bsg):
+    seed, rng = seeded_rng(request.node.name)
+    n = 12
+    dut = MAC(a_width=aw, a_signed=asg, b_width=bw, b_signed=bsg, reduction=n,
+              product_reg=product_reg, zero_gate=zero_gate)
+    alo, ahi = int_bounds(aw, asg)
+    blo, bhi = int_bounds(bw, bsg)
+
+    # Operands mix extremes, zeros and random values; clears come at random points and
+    # whenever a sum would exceed the configured reduction.
+    steps, expect = [], []
+    acc = run_len = macs = gated = 0
+    for i in range(300):
+        a = rng.choice([alo, ahi, 0, 0, rng.randint(alo, ahi)])
+        b = rng.choice([blo, bhi, rng.randint(blo, bhi)])
+        en, clear = rng.random() < 0.8, i == 0 or rng.random() < 0.1
+        if run_len + en > n:
+            clear = True
+        if clear:
+            acc = run_len = 0
+        if en:
+            acc, run_len = acc + a * b, run_len + 1
+            gated += zero_gate and a == 0
+            macs += not (zero_gate and a == 0)
+        steps.append((a, b, en, clear))
+        expect.append(acc)
+
+    seen = []
+
+    async def drive(ctx):
+        for a, b, en, clear in steps:
+            ctx.set(dut.a, a)
+            ctx.set(dut.b, b)
+            ctx.set(dut.en, en)
+            ctx.set(dut.clear, clear)
+            await ctx.tick()
+        ctx.set(dut.en, 0)
+        ctx.set(dut.clear, 0)
+
+    async def watch(ctx):
+        for _ in range(dut.latency - 1):
+            await ctx.tick()
+        for _ in steps:
+            await ctx.tick()
+            seen.append(ctx.get(dut.acc))
+        await ctx.tick()
+        seen.append((ctx.get(dut.macs), ctx.get(dut.gated)))
+
+    run_sim(dut, drive, watch)
+    counts = seen.pop()
+    assert seen == expect, f"seed={seed}"
+    assert counts == (macs, gated), f"seed={seed}"
