@@ -16,7 +16,7 @@ import cocotb
 from gen.config import Config
 from tb.common.env import TbBase, pack_struct
 from tb.common.scoreboard import Scoreboard
-from tb.common.stream import StreamSink, StreamSource
+from tb.common.stream import StreamMonitor, StreamSink, StreamSource
 from tb.pe_jobs import random_pe_jobs
 
 
@@ -37,6 +37,8 @@ async def random_jobs(dut):
     psum = StreamSource(dut, "psum_in", dut.clk, idle=pressure, rng=tb.rng)
     StreamSink(dut, "psum_out", dut.clk, stall=pressure, rng=tb.rng,
                signed=config.acc_signed, callback=board.receive)
+    # The PE must take exactly the values each job needs, so the next job starts aligned.
+    taken = StreamMonitor(dut, "act", dut.clk, signed=config.act_signed)
     await tb.reset()
 
     cycles = macs = gated = 0
@@ -59,6 +61,8 @@ async def random_jobs(dut):
         gz = job["zeros"] if config.zero_gate else 0
         macs, gated = macs + job["macs"] - gz, gated + gz
         assert board.pending == 0, f"job {i}: done before all outputs arrived"
+        sent = [v for j in jobs[:i + 1] for row in j["act"] for v in row]
+        assert taken.transfers == sent, f"job {i}: act values taken differ from those sent"
         assert (int(dut.macs.value), int(dut.gated.value)) == (macs, gated), \
             f"job {i}: counters macs/gated {int(dut.macs.value)}/{int(dut.gated.value)}, " \
             f"expected {macs}/{gated}"

@@ -97,7 +97,9 @@ def run_bench(config, *, bench, sim, build_dir, seed=None, waves=None, env=None,
     report_file.unlink(missing_ok=True)
     results = sim_dir / "results.xml"
     extra_env = {"ROWLOOM_MANIFEST": str(manifest_file), "ROWLOOM_REPORT": str(report_file),
-                 "ROWLOOM_SEED": str(seed)}
+                 "ROWLOOM_SEED": str(seed),
+                 # Warnings are errors in the cocotb tier too.
+                 "PYTHONWARNINGS": "error"}
     extra_env.update({k: str(v) for k, v in (env or {}).items()})
     try:
         runner.test(hdl_toplevel=top, test_module=f"tb.{bench}", build_dir=sim_dir,
