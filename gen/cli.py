@@ -78,7 +78,8 @@ def _cmd_check_pe(args):
     print(f"  shapes      S {min(s['s'] for s in shapes)}..{max(s['s'] for s in shapes)}, "
           f"F {min(s['f'] for s in shapes)}..{max(s['f'] for s in shapes)}, "
           f"stride {min(s['u'] for s in shapes)}..{max(s['u'] for s in shapes)}, "
-          f"rows/job {min(s['q'] for s in shapes)}..{max(s['q'] for s in shapes)}, "
+          f"filters p {min(s['p'] for s in shapes)}..{max(s['p'] for s in shapes)}, "
+          f"channels q {min(s['q'] for s in shapes)}..{max(s['q'] for s in shapes)}, "
           f"psum_in on {sum(s['psum_en'] for s in shapes)} jobs")
     print(f"  checked     {report['outputs_checked']} partial sums bit-exact against "
           "tb.golden.conv1d_row")
@@ -114,7 +115,7 @@ def build_parser():
     p = sub.add_parser("check-pe", help="run random jobs through the generated 1-D PE",
                        description="Generate the design, build it for a simulator and run the "
                        "cocotb 1-D PE bench: random jobs (filter width, output width, stride, "
-                       "rows accumulated, psum in) with random backpressure on every stream, "
+                       "filters and channels interleaved, psum in) with random backpressure on every stream, "
                        "every output compared bit for bit with the golden model.")
     _add_design_args(p)
     p.add_argument("--sim", choices=("icarus", "verilator"), default="icarus",

@@ -160,6 +160,11 @@ class Config:
         return self.act_signed or self.wgt_signed
 
     @property
+    def max_f(self):
+        """Widest output row: ``max_w`` with ``max_pad`` on both sides, ``S = U = 1``."""
+        return self.max_w + 2 * self.max_pad
+
+    @property
     def pes(self):
         return self.rows * self.cols
 
@@ -183,6 +188,7 @@ class Config:
             "acc_bits":      self.acc_bits,
             "acc_signed":    self.acc_signed,
             "pes":           self.pes,
+            "max_f":         self.max_f,
             "act_min":       self.act_range[0],
             "act_max":       self.act_range[1],
             "wgt_min":       self.wgt_range[0],

@@ -13,28 +13,31 @@ def pe_cfg_layout(config):
     """Run-time job description of a :class:`PE1D` built for ``config``."""
     return data.StructLayout({
         "s":       range(1, config.max_s + 1),        # filter row width S
-        "f":       range(1, config.psum_spad + 1),    # output row width F
+        "f":       range(1, config.max_f + 1),        # output row width F
         "u":       range(1, config.max_stride + 1),   # stride U
-        "q":       range(1, config.filter_spad + 1),  # rows accumulated before output
+        "p":       range(1, config.psum_spad + 1),    # filters interleaved
+        "q":       range(1, config.ifmap_spad + 1),   # channels interleaved
         "psum_en": 1,                                 # add psum_in to each output
     })
 
 
 class PE1D(wiring.Component):
-    """One row-stationary PE: filter rows stationary, input rows sliding, psums local.
+    """One row-stationary PE: filter rows stationary, input rows sliding, psums out.
 
-    A job is started by ``start`` with the job held on ``cfg``. It computes
-    ``q`` 1-D convolutions of a filter row (``S`` weights) with an input row of
-    ``(F - 1) * U + S`` values at stride ``U``, and sums the ``q`` results per output
-    position in the psum scratchpad (local accumulation across channels):
+    A job, held on ``cfg`` when ``start`` is pulsed, convolves ``q`` input rows (one per
+    channel, ``(F - 1) * U + S`` values each) with ``p`` filters of ``q`` rows of ``S``
+    weights at stride ``U``, summing over the channels locally:
 
-        psum[f] = sum_k sum_s wgt[k][s] * act[k][f * U + s]
+        out[f][k] = sum_c sum_s wgt[k][c][s] * act[c][f * U + s]   (+ psum_in[f][k])
 
-    then streams ``psum[f] + psum_in[f]`` (or ``psum[f]`` when ``psum_en`` is low) out on
-    ``psum_out`` for ``f = 0 .. F - 1``. ``wgt`` carries the ``q * S`` weights row by row,
-    ``act`` the ``q`` input rows one after the other; both are taken as soon as there is
-    room, so loading overlaps computation. The caller keeps ``q * S <= filter_spad`` and
-    ``F <= psum_spad``. One MAC issues per cycle whenever its operands are present.
+    Streams carry one value per transfer, in these orders (last index fastest):
+    ``wgt`` as ``[k][s][c]`` (the ``p * q * S`` weights stay in the filter spad for the
+    whole job), ``act`` as ``[i][c]`` (position-major, channels interleaved; a window of
+    ``q * S`` values slides through the circular ifmap spad), and ``psum_in`` and
+    ``psum_out`` as ``[f][k]``. Loading overlaps computation; one MAC issues per cycle
+    whenever its operands are present and the psum spad, which queues finished sums for
+    output, has room. The caller keeps ``p * q * S <= filter_spad``,
+    ``q * max(S, U) <= ifmap_spad`` and ``p <= psum_spad``.
 
     Parameters
     ----------
@@ -51,11 +54,10 @@ class PE1D(wiring.Component):
     done : Out(1)
         One-cycle pulse after the last output transfer of a job.
     wgt, act : In(stream.Signature(...))
-        Filter weights and input activations, one value per transfer.
+        Filter weights and input activations.
     psum_in : In(stream.Signature(acc))
-        Partial sums from the neighbouring PE; used only when ``psum_en``.
+        Partial sums from the neighbouring PE; taken only when ``psum_en``.
     psum_out : Out(stream.Signature(acc))
-        Output partial sums, one per output position.
     macs, gated : Out(counter_width)
         MACs performed and MACs skipped by zero gating, since reset.
     """
@@ -87,6 +89,7 @@ class PE1D(wiring.Component):
 
     def elaborate(self, platform):
         c = self._config
+        FD, ID, PD = c.filter_spad, c.ifmap_spad, c.psum_spad
         m = Module()
 
         m.submodules.mac = mac = MAC(
@@ -95,135 +98,123 @@ class PE1D(wiring.Component):
             product_reg=c.product_reg, zero_gate=c.zero_gate, counter_width=c.counter_width)
         m.d.comb += [self.macs.eq(mac.macs), self.gated.eq(mac.gated)]
 
-        m.submodules.fspad = fspad = memory.Memory(
-            shape=self._wgt_shape, depth=c.filter_spad, init=[])
-        m.submodules.ispad = ispad = memory.Memory(
-            shape=self._act_shape, depth=c.ifmap_spad, init=[])
-        m.submodules.pspad = pspad = memory.Memory(
-            shape=self._acc_shape, depth=c.psum_spad, init=[])
+        m.submodules.fspad = fspad = memory.Memory(shape=self._wgt_shape, depth=FD, init=[])
+        m.submodules.ispad = ispad = memory.Memory(shape=self._act_shape, depth=ID, init=[])
+        m.submodules.pspad = pspad = memory.Memory(shape=self._acc_shape, depth=PD, init=[])
         fspad_w, fspad_r = fspad.write_port(), fspad.read_port(domain="comb")
         ispad_w, ispad_r = ispad.write_port(), ispad.read_port(domain="comb")
-        pspad_w = pspad.write_port()
-        pspad_rmw = pspad.read_port(domain="comb")    # read-modify-write on accumulation
-        pspad_out = pspad.read_port(domain="comb")    # drain
+        pspad_w, pspad_r = pspad.write_port(), pspad.read_port(domain="comb")
 
-        job = Signal(pe_cfg_layout(c))
-        n_in = Signal(range(c.psum_spad * c.max_stride + c.max_s + 1))  # values per row
+        # Job registers, and the products of its fields that the loops need.
+        job  = Signal(pe_cfg_layout(c))
+        n_in = Signal(range(c.max_f * c.max_stride + c.max_s + 1))  # positions per row
+        qs   = Signal(range(ID + 1))                               # window size, q * S
+        qu   = Signal(range(ID + 1))                               # window step, q * U
+        pqs  = Signal(range(FD + 1))                               # weights, p * q * S
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
 
-        # -- weight loader: q rows of S weights into the filter spad -------------------------
-        w_row  = Signal(range(c.filter_spad + 1))
-        w_idx  = Signal(range(c.max_s + 1))
-        w_addr = Signal(range(c.filter_spad + 1))
+        # -- weight loader ---------------------------------------------------------------------
+        w_loaded = Signal(range(FD + 1))
+        w_done = w_loaded == pqs
         m.d.comb += [
-            self.wgt.ready.eq(busy & (w_row < job.q)),
-            fspad_w.addr.eq(w_addr),
+            self.wgt.ready.eq(busy & ~w_done),
+            fspad_w.addr.eq(w_loaded),
             fspad_w.data.eq(self.wgt.payload),
             fspad_w.en.eq(self.wgt.valid & self.wgt.ready),
         ]
         with m.If(self.wgt.valid & self.wgt.ready):
-            m.d.sync += w_addr.eq(w_addr + 1)
-            with m.If(w_idx == job.s - 1):
-                m.d.sync += [w_idx.eq(0), w_row.eq(w_row + 1)]
-            with m.Else():
-                m.d.sync += w_idx.eq(w_idx + 1)
+            m.d.sync += w_loaded.eq(w_loaded + 1)
 
-        # -- activation loader: q rows of n_in values through the circular ifmap spad ---------
-        # `occ` counts spad entries from the window base `rb` onwards. It goes negative when
-        # a stride larger than the filter frees values that have not arrived yet; those then
+        # -- activation loader: n_in positions x q channels through the circular ifmap spad --
+        # `occ` counts entries from the window base `rb` onwards. It goes negative when a
+        # stride larger than the filter frees values that have not arrived yet; those then
         # land behind the base and are never read.
-        a_row = Signal(range(c.filter_spad + 1))
-        a_idx = Signal(range(c.psum_spad * c.max_stride + c.max_s + 1))
-        wp    = Signal(range(c.ifmap_spad))
-        rb    = Signal(range(c.ifmap_spad))
-        occ   = Signal(signed(len(Signal(range(c.ifmap_spad + 1))) + 1))
+        a_pos = Signal.like(n_in)
+        a_c   = Signal(range(ID))
+        wp    = Signal(range(ID))
+        rb    = Signal(range(ID))
+        occ   = Signal(signed(Signal(range(ID + 1)).shape().width + 1))
+        a_done = a_pos == n_in
         a_take = Signal()
         m.d.comb += [
+            self.act.ready.eq(busy & ~a_done & (occ < ID)),
             a_take.eq(self.act.valid & self.act.ready),
-            self.act.ready.eq(busy & (a_row < job.q) & (occ < c.ifmap_spad)),
             ispad_w.addr.eq(wp),
             ispad_w.data.eq(self.act.payload),
             ispad_w.en.eq(a_take),
         ]
         with m.If(a_take):
-            m.d.sync += wp.eq(Mux(wp == c.ifmap_spad - 1, 0, wp + 1))
-            with m.If(a_idx == n_in - 1):
-                m.d.sync += [a_idx.eq(0), a_row.eq(a_row + 1)]
+            m.d.sync += wp.eq(Mux(wp == ID - 1, 0, wp + 1))
+            with m.If(a_c == job.q - 1):
+                m.d.sync += [a_c.eq(0), a_pos.eq(a_pos + 1)]
             with m.Else():
-                m.d.sync += a_idx.eq(a_idx + 1)
+                m.d.sync += a_c.eq(a_c + 1)
 
-        # -- compute: for k < q, f < F, s < S issue act[k][f*U + s] * wgt[k][s] ---------------
-        k     = Signal(range(c.filter_spad + 1))
-        f     = Signal(range(c.psum_spad))
-        s     = Signal(range(c.max_s))
-        wbase = Signal(range(c.filter_spad + 1))    # k * S
-        computing = busy & (k < job.q)
-        w_ready = (w_row > k) | ((w_row == k) & (w_idx > s))
-        a_ready = occ > s
+        # -- compute: for f < F, k < p, o = s * q + c < q * S: act[c][fU+s] * wgt[k][s][c] --
+        f     = Signal(range(c.max_f + 1))
+        k     = Signal(range(PD))
+        o     = Signal(range(ID))
+        kbase = Signal(range(FD + 1))                  # k * q * S
+        alloc = Signal(range(PD + 1))                  # sums started and not yet drained
+        a_idx = rb + o
+        w_ok  = w_loaded > kbase + o
+        a_ok  = occ > o
+        room  = (o != 0) | (alloc < PD)
         issue = Signal()
-        last_s = Signal()
+        last  = Signal()
         m.d.comb += [
-            issue.eq(computing & w_ready & a_ready),
-            last_s.eq(s == job.s - 1),
-            fspad_r.addr.eq(wbase + s),
-            ispad_r.addr.eq(Mux(rb + s >= c.ifmap_spad, rb + s - c.ifmap_spad, rb + s)),
+            issue.eq(busy & (f < job.f) & w_ok & a_ok & room),
+            last.eq(o == qs - 1),
+            fspad_r.addr.eq(kbase + o),
+            ispad_r.addr.eq(Mux(a_idx >= ID, a_idx - ID, a_idx)),
             mac.a.eq(ispad_r.data),
             mac.b.eq(fspad_r.data),
             mac.en.eq(issue),
-            mac.clear.eq(issue & (s == 0)),
+            mac.clear.eq(issue & (o == 0)),
         ]
 
-        free = Signal(range(max(c.max_s, c.max_stride) + 1))
+        free = Signal.like(qu)
         with m.If(issue):
-            with m.If(last_s):
-                m.d.sync += s.eq(0)
-                with m.If(f == job.f - 1):
-                    # Row done: release its last window and move to the next filter row.
-                    m.d.comb += free.eq(job.s)
-                    m.d.sync += [f.eq(0), k.eq(k + 1), wbase.eq(wbase + job.s)]
+            with m.If(last):
+                m.d.sync += o.eq(0)
+                with m.If(k == job.p - 1):
+                    # Pixel done: slide the window by one stride of every channel.
+                    m.d.comb += free.eq(qu)
+                    m.d.sync += [k.eq(0), kbase.eq(0), f.eq(f + 1)]
                 with m.Else():
-                    m.d.comb += free.eq(job.u)
-                    m.d.sync += f.eq(f + 1)
+                    m.d.sync += [k.eq(k + 1), kbase.eq(kbase + qs)]
             with m.Else():
-                m.d.sync += s.eq(s + 1)
+                m.d.sync += o.eq(o + 1)
         rb_next = rb + free
         m.d.sync += [
-            rb.eq(Mux(rb_next >= c.ifmap_spad, rb_next - c.ifmap_spad, rb_next)),
+            rb.eq(Mux(rb_next >= ID, rb_next - ID, rb_next)),
             occ.eq(occ + a_take - free),
         ]
 
-        # -- write-back: psum[f] (+)= row result, `latency` cycles after the last issue -------
-        tag_layout = data.StructLayout({"valid": 1, "f": range(c.psum_spad), "first": 1,
-                                        "final": 1})
-        tag = Signal(tag_layout)
-        m.d.comb += [
-            tag.valid.eq(issue & last_s),
-            tag.f.eq(f),
-            tag.first.eq(k == 0),
-            tag.final.eq(k == job.q - 1),
-        ]
+        # -- write-back: finished sums queue in the psum spad, `latency` cycles later ----------
+        done_sum = issue & last
         for _ in range(mac.latency):
-            delayed = Signal(tag_layout)
-            m.d.sync += delayed.eq(tag)
-            tag = delayed
-        written = Signal(range(c.psum_spad + 1))    # final sums ready for the drain
+            delayed = Signal()
+            m.d.sync += delayed.eq(done_sum)
+            done_sum = delayed
+        pw = Signal(range(PD))
+        pending = Signal(range(PD + 1))                # written and not yet drained
         m.d.comb += [
-            pspad_rmw.addr.eq(tag.f),
-            pspad_w.addr.eq(tag.f),
-            pspad_w.data.eq(Mux(tag.first, 0, pspad_rmw.data) + mac.acc),
-            pspad_w.en.eq(tag.valid),
+            pspad_w.addr.eq(pw),
+            pspad_w.data.eq(mac.acc),
+            pspad_w.en.eq(done_sum),
         ]
-        with m.If(tag.valid & tag.final):
-            m.d.sync += written.eq(written + 1)
+        with m.If(done_sum):
+            m.d.sync += pw.eq(Mux(pw == PD - 1, 0, pw + 1))
 
-        # -- drain: psum_out = psum[d] + psum_in, through an output register ---------------
-        d = Signal(range(c.psum_spad + 1))
+        # -- drain: psum_out = psum + psum_in, through an output register ------------------
+        pr = Signal(range(PD))
         out_free = ~self.psum_out.valid | self.psum_out.ready
-        have = busy & (d < written)
+        have = pending != 0
         produce = Signal()
         m.d.comb += [
-            pspad_out.addr.eq(d),
+            pspad_r.addr.eq(pr),
             self.psum_in.ready.eq(out_free & have & job.psum_en),
             produce.eq(out_free & have & (self.psum_in.valid | ~job.psum_en)),
         ]
@@ -232,12 +223,17 @@ class PE1D(wiring.Component):
         with m.If(produce):
             m.d.sync += [
                 self.psum_out.payload.eq(
-                    pspad_out.data + Mux(job.psum_en, self.psum_in.payload, 0)),
-                d.eq(d + 1),
+                    pspad_r.data + Mux(job.psum_en, self.psum_in.payload, 0)),
+                pr.eq(Mux(pr == PD - 1, 0, pr + 1)),
             ]
+        m.d.sync += [
+            pending.eq(pending + done_sum - produce),
+            alloc.eq(alloc + (issue & (o == 0)) - produce),
+        ]
 
         # -- job control -------------------------------------------------------------------
-        finished = busy & (k == job.q) & (d == job.f) & ~self.psum_out.valid
+        finished = (busy & (f == job.f) & (alloc == 0) & ~self.psum_out.valid
+                    & a_done & w_done)
         m.d.sync += self.done.eq(finished)
         with m.If(finished):
             m.d.sync += busy.eq(0)
@@ -246,9 +242,12 @@ class PE1D(wiring.Component):
                 busy.eq(1),
                 job.eq(self.cfg),
                 n_in.eq((self.cfg.f - 1) * self.cfg.u + self.cfg.s),
-                w_row.eq(0), w_idx.eq(0), w_addr.eq(0),
-                a_row.eq(0), a_idx.eq(0), wp.eq(0), rb.eq(0), occ.eq(0),
-                k.eq(0), f.eq(0), s.eq(0), wbase.eq(0),
-                written.eq(0), d.eq(0),
+                qs.eq(self.cfg.q * self.cfg.s),
+                qu.eq(self.cfg.q * self.cfg.u),
+                pqs.eq(self.cfg.p * self.cfg.q * self.cfg.s),
+                w_loaded.eq(0),
+                a_pos.eq(0), a_c.eq(0), wp.eq(0), rb.eq(0), occ.eq(0),
+                f.eq(0), k.eq(0), o.eq(0), kbase.eq(0),
+                pw.eq(0), pr.eq(0), pending.eq(0), alloc.eq(0),
             ]
         return m

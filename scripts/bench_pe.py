@@ -17,13 +17,15 @@ from tb.run import run_bench
 
 
 def shapes_for(cfg):
-    """Row shapes like those of AlexNet-style layers, cut to fit ``cfg``'s scratchpads."""
-    f = cfg.psum_spad
+    """Row shapes like those of AlexNet-style layers, cut to fit ``cfg``'s scratchpads:
+    (S, U) pairs with the most channels ``q`` the ifmap spad holds and the most filters
+    ``p`` the filter and psum spads hold."""
     out = []
-    for s, u in ((3, 1), (5, 1), (min(cfg.max_s, 5), min(cfg.max_stride, 4)), (1, 1), (1, 2)):
-        s = min(s, cfg.max_s)
-        q = max(1, cfg.filter_spad // s)
-        out.append({"s": s, "u": u, "f": f, "q": q, "psum_en": True})
+    for s, u in ((3, 1), (5, 1), (5, 4), (1, 1), (1, 2)):
+        s, u = min(s, cfg.max_s), min(u, cfg.max_stride)
+        q = max(1, cfg.ifmap_spad // max(s, u))
+        p = max(1, min(cfg.psum_spad, cfg.filter_spad // (q * s)))
+        out.append({"s": s, "u": u, "f": min(16, cfg.max_f), "p": p, "q": q, "psum_en": True})
     return out
 
 
@@ -52,20 +54,21 @@ def main():
         rows.append({**shape, "jobs": report["jobs"], "macs_per_job": report["job_macs"][0],
                      "cycles_per_job": cycles / report["jobs"], "utilization": macs / cycles,
                      "outputs_checked": report["outputs_checked"], "wall_s": wall})
-        print(f"S={shape['s']} U={shape['u']} F={shape['f']} q={shape['q']}: "
+        print(f"S={shape['s']} U={shape['u']} F={shape['f']} p={shape['p']} q={shape['q']}: "
               f"{macs} MACs in {cycles} cycles, utilization {macs / cycles:.1%}", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     lines = [f"# 1-D PE on `{args.preset}` under {args.sim}, no stream stalls", "",
-             "| S | U | F | q | MACs/job | cycles/job | utilization | outputs checked |",
-             "| - | - | - | - | - | - | - | - |"]
+             "| S | U | F | p | q | MACs/job | cycles/job | utilization | outputs checked |",
+             "| - | - | - | - | - | - | - | - | - |"]
     for r in rows:
-        lines.append(f"| {r['s']} | {r['u']} | {r['f']} | {r['q']} | {r['macs_per_job']} | "
+        lines.append(f"| {r['s']} | {r['u']} | {r['f']} | {r['p']} | {r['q']} | "
+                     f"{r['macs_per_job']} | "
                      f"{r['cycles_per_job']:.1f} | {r['utilization']:.1%} | "
                      f"{r['outputs_checked']} |")
     lines += ["", "Utilization is MACs / cycles from start to done. The act stream carries one "
-              "value per cycle,", "so a job needing more than one new input per MAC (U > S) "
-              "is input-bound at S / U."]
+              "value per cycle,", "so a job needing more than one new input per MAC "
+              "(U > p * S) is input-bound at p * S / U."]
     text = "\n".join(lines) + "\n"
     (args.out / "pe.md").write_text(text)
     (args.out / "pe.json").write_text(json.dumps(rows, indent=2) + "\n")

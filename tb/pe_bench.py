@@ -17,7 +17,7 @@ from gen.config import Config
 from tb.common.env import TbBase, pack_struct
 from tb.common.scoreboard import Scoreboard
 from tb.common.stream import StreamMonitor, StreamSink, StreamSource
-from tb.pe_jobs import random_pe_jobs
+from tb.pe_jobs import SHAPE_KEYS, pe_job_streams, random_pe_jobs
 
 
 @cocotb.test()
@@ -45,8 +45,9 @@ async def random_jobs(dut):
     job_cycles = []
     for i, job in enumerate(jobs):
         board.expect(job["expect"])
-        wgt.send(v for row in job["wgt"] for v in row)
-        act.send(v for row in job["act"] for v in row)
+        wgt_values, act_values = pe_job_streams(job)
+        wgt.send(wgt_values)
+        act.send(act_values)
         psum.send(job["psum"])
         dut.cfg.value = pack_struct(tb.ports["cfg"], job)
         dut.start.value = 1
@@ -54,14 +55,14 @@ async def random_jobs(dut):
         await cocotb.triggers.RisingEdge(dut.clk)
         dut.start.value = 0
         # A job needs at most a few cycles per value even under heavy backpressure.
-        budget = 50 * (job["macs"] + sum(map(len, job["act"])) + job["f"]) + 100
+        budget = 50 * (job["macs"] + len(act_values) + job["f"] * job["p"]) + 100
         await tb.wait_high(dut.done, budget)
         job_cycles.append(tb.now_cycles() - t0)
         cycles += job_cycles[-1]
         gz = job["zeros"] if config.zero_gate else 0
         macs, gated = macs + job["macs"] - gz, gated + gz
         assert board.pending == 0, f"job {i}: done before all outputs arrived"
-        sent = [v for j in jobs[:i + 1] for row in j["act"] for v in row]
+        sent = [v for j in jobs[:i + 1] for v in pe_job_streams(j)[1]]
         assert taken.transfers == sent, f"job {i}: act values taken differ from those sent"
         assert (int(dut.macs.value), int(dut.gated.value)) == (macs, gated), \
             f"job {i}: counters macs/gated {int(dut.macs.value)}/{int(dut.gated.value)}, " \
@@ -72,7 +73,7 @@ async def random_jobs(dut):
         "bench": "pe_bench", "top": tb.manifest["top"], "seed": tb.seed, "jobs": len(jobs),
         "outputs_checked": board.matched, "macs": macs, "gated": gated, "cycles": cycles,
         "pressure": pressure,
-        "shapes": [{k: j[k] for k in ("s", "f", "u", "q", "psum_en")} for j in jobs],
+        "shapes": [{k: j[k] for k in SHAPE_KEYS} for j in jobs],
         "job_cycles": job_cycles, "job_macs": [j["macs"] for j in jobs],
     }
     with open(os.environ["ROWLOOM_REPORT"], "w", encoding="utf-8") as f:

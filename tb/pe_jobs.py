@@ -2,27 +2,50 @@
 
 from .golden import conv1d_row
 
-__all__ = ["random_pe_jobs", "pe_job_expect"]
+__all__ = ["random_pe_jobs", "pe_job_expect", "pe_job_fits", "pe_job_streams"]
+
+SHAPE_KEYS = ("s", "f", "u", "p", "q", "psum_en")
+
+
+def pe_job_fits(config, job):
+    """Whether a job shape obeys the PE's contract for ``config``."""
+    s, f, u, p, q = (job[k] for k in ("s", "f", "u", "p", "q"))
+    return (1 <= s <= config.max_s and 1 <= u <= config.max_stride
+            and 1 <= f <= config.max_f and 1 <= p <= config.psum_spad and q >= 1
+            and p * q * s <= config.filter_spad and q * max(s, u) <= config.ifmap_spad)
 
 
 def pe_job_expect(job):
-    """Expected ``psum_out`` values of a job: the golden 1-D convolution, summed over the
-    job's ``q`` rows, plus ``psum_in`` when enabled."""
-    expect = [0] * job["f"]
-    for wrow, arow in zip(job["wgt"], job["act"], strict=True):
-        for i, v in enumerate(conv1d_row(arow, wrow, stride=job["u"])):
-            expect[i] += int(v)
+    """Expected ``psum_out`` values, in ``[f][k]`` order: the golden 1-D convolution of
+    each filter's ``q`` rows with the ``q`` input rows, summed over channels, plus
+    ``psum_in`` when enabled."""
+    p, f = job["p"], job["f"]
+    expect = [[0] * p for _ in range(f)]
+    for k in range(p):
+        for c in range(job["q"]):
+            row = conv1d_row(job["act"][c], job["wgt"][k][c], stride=job["u"])
+            for i in range(f):
+                expect[i][k] += int(row[i])
+    flat = [v for pixel in expect for v in pixel]
     if job["psum_en"]:
-        expect = [e + p for e, p in zip(expect, job["psum"], strict=True)]
-    return expect
+        flat = [e + x for e, x in zip(flat, job["psum"], strict=True)]
+    return flat
 
 
-def random_pe_jobs(rng, config, count, *, max_q=3, shapes=None):
-    """``count`` random jobs within ``config``: shapes, values biased towards the ends of
-    their ranges and towards zero, and random partial sums in. Each job is a dict with the
-    ``cfg`` fields (``s``, ``f``, ``u``, ``q``, ``psum_en``), the stream contents
-    (``wgt``, ``act``, ``psum``), ``expect``, and the counts ``macs`` and ``zeros``
-    (multiplies whose activation is zero).
+def pe_job_streams(job):
+    """The ``wgt`` and ``act`` stream contents of a job, in the PE's orders."""
+    wgt = [job["wgt"][k][c][s] for k in range(job["p"]) for s in range(job["s"])
+           for c in range(job["q"])]
+    act = [job["act"][c][i] for i in range(len(job["act"][0])) for c in range(job["q"])]
+    return wgt, act
+
+
+def random_pe_jobs(rng, config, count, *, max_q=3, max_p=3, max_f=24, shapes=None):
+    """``count`` random jobs within ``config``, with values biased towards the ends of their
+    ranges and towards zero, and random partial sums in. A job is a dict with the ``cfg``
+    fields (``s``, ``f``, ``u``, ``p``, ``q``, ``psum_en``), ``wgt[k][c][s]``,
+    ``act[c][i]``, ``psum`` (``[f][k]`` order), ``expect``, and the counts ``macs`` and
+    ``zeros`` (multiplies whose activation is zero).
 
     ``shapes``, a list of dicts with the ``cfg`` fields, fixes the shapes (cycled through
     ``count`` jobs) and leaves only the data random."""
@@ -32,29 +55,31 @@ def random_pe_jobs(rng, config, count, *, max_q=3, shapes=None):
     jobs = []
     for i in range(count):
         if shapes:
-            shape = shapes[i % len(shapes)]
-            s, u, f, q, psum_en = (shape[k] for k in ("s", "u", "f", "q", "psum_en"))
-            if not (1 <= s <= config.max_s and 1 <= u <= config.max_stride
-                    and 1 <= f <= config.psum_spad and 1 <= q and q * s <= config.filter_spad):
+            shape = dict(shapes[i % len(shapes)])
+            if not pe_job_fits(config, shape):
                 raise ValueError(f"PE job shape {shape} does not fit the design")
         else:
             s = rng.randint(1, config.max_s)
             u = rng.randint(1, config.max_stride)
-            f = rng.randint(1, config.psum_spad)
-            q = rng.randint(1, min(max_q, config.filter_spad // s))
-            psum_en = rng.random() < 0.5
+            q = rng.randint(1, max(1, min(max_q, config.ifmap_spad // max(s, u))))
+            p = rng.randint(1, max(1, min(max_p, config.psum_spad,
+                                          config.filter_spad // (q * s))))
+            shape = dict(s=s, u=u, q=q, p=p, f=rng.randint(1, min(max_f, config.max_f)),
+                         psum_en=rng.random() < 0.5)
+        s, u, f, p, q = (shape[k] for k in ("s", "u", "f", "p", "q"))
         n_in = (f - 1) * u + s
 
         def value(lo, hi):
             return rng.choice([lo, hi, 0, rng.randint(lo, hi), rng.randint(lo, hi)])
-        job = dict(s=s, u=u, f=f, q=q, psum_en=psum_en,
-                   wgt=[[value(wlo, whi) for _ in range(s)] for _ in range(q)],
+        job = dict(shape,
+                   wgt=[[[value(wlo, whi) for _ in range(s)] for _ in range(q)]
+                        for _ in range(p)],
                    act=[[value(alo, ahi) for _ in range(n_in)] for _ in range(q)],
                    psum=[rng.randint(-plim if config.acc_signed else 0, plim - 1)
-                         for _ in range(f)] if psum_en else [])
+                         for _ in range(f * p)] if shape["psum_en"] else [])
         job["expect"] = pe_job_expect(job)
-        job["macs"] = q * f * s
-        job["zeros"] = sum(row[i * u + j] == 0 for row in job["act"]
-                           for i in range(f) for j in range(s))
+        job["macs"] = f * p * q * s
+        job["zeros"] = p * sum(row[i * u + j] == 0 for row in job["act"]
+                               for i in range(f) for j in range(s))
         jobs.append(job)
     return jobs

@@ -46,7 +46,7 @@ def test_verilog_outputs_are_reproducible(tmp_path):
     assert ports["psum_out__payload"]["width"] == man["derived"]["acc_bits"] == 23
     assert ports["psum_out__payload"]["dir"] == "out"
     assert ports["act__ready"]["dir"] == "out" and ports["act__valid"]["dir"] == "in"
-    assert set(ports["cfg"]["fields"]) == {"s", "f", "u", "q", "psum_en"}
+    assert set(ports["cfg"]["fields"]) == {"s", "f", "u", "p", "q", "psum_en"}
     verilog = (a / "rowloom_tiny.v").read_text()
     for name in ports:
         assert f" {name};" in verilog

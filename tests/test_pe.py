@@ -4,7 +4,7 @@ import pytest
 
 from gen.config import preset
 from hw.pe import PE1D
-from tb.pe_jobs import random_pe_jobs
+from tb.pe_jobs import SHAPE_KEYS, pe_job_streams, random_pe_jobs
 
 from .sim import run_sim, seeded_rng, stream_get, stream_put
 
@@ -15,12 +15,15 @@ VARIANTS = {
     "uint-act": dataclasses.replace(TINY, act_signed=False, act_width=4, wgt_width=6),
     # Smallest legal ifmap spad: the window never has a spare slot to prefetch into.
     "tight-spad": dataclasses.replace(TINY, ifmap_spad=5, filter_spad=5, psum_spad=4),
+    # One psum entry: each sum must drain before the next one may start.
+    "one-psum": dataclasses.replace(TINY, psum_spad=1),
 }
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-@pytest.mark.parametrize("pressure", [0.0, 0.5])
-def test_pe_random_jobs(request, variant, pressure):
+@pytest.mark.parametrize("idle,stall", [(0.0, 0.0), (0.5, 0.5), (0.0, 0.9)],
+                         ids=["free", "random", "slow-sink"])
+def test_pe_random_jobs(request, variant, idle, stall):
     cfg = VARIANTS[variant]
     seed, rng = seeded_rng(request.node.name)
     jobs = random_pe_jobs(rng, cfg, 12)
@@ -30,7 +33,7 @@ def test_pe_random_jobs(request, variant, pressure):
 
     async def control(ctx):
         for job in jobs:
-            ctx.set(dut.cfg, {k: job[k] for k in ("s", "f", "u", "q", "psum_en")})
+            ctx.set(dut.cfg, {k: job[k] for k in SHAPE_KEYS})
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
@@ -39,25 +42,23 @@ def test_pe_random_jobs(request, variant, pressure):
 
     async def feed_wgt(ctx):
         for job in jobs:
-            for row in job["wgt"]:
-                for v in row:
-                    await stream_put(ctx, dut.wgt, v, rng=rng, idle=pressure)
+            for v in pe_job_streams(job)[0]:
+                await stream_put(ctx, dut.wgt, v, rng=rng, idle=idle)
 
     async def feed_act(ctx):
         for job in jobs:
-            for row in job["act"]:
-                for v in row:
-                    await stream_put(ctx, dut.act, v, rng=rng, idle=pressure)
+            for v in pe_job_streams(job)[1]:
+                await stream_put(ctx, dut.act, v, rng=rng, idle=idle)
 
     async def feed_psum(ctx):
         for job in jobs:
             for v in job["psum"]:
-                await stream_put(ctx, dut.psum_in, v, rng=rng, idle=pressure)
+                await stream_put(ctx, dut.psum_in, v, rng=rng, idle=idle)
 
     async def collect(ctx):
         for job in jobs:
-            got.append([await stream_get(ctx, dut.psum_out, rng=rng, stall=pressure)
-                        for _ in range(job["f"])])
+            got.append([await stream_get(ctx, dut.psum_out, rng=rng, stall=stall)
+                        for _ in range(job["f"] * job["p"])])
 
     run_sim(dut, control, feed_wgt, feed_act, feed_psum, collect)
     assert len(got) == len(jobs)

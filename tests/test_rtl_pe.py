@@ -13,6 +13,6 @@ from .test_pe import VARIANTS
 def test_pe_rtl(build_dir, sim, variant):
     report = run_bench(VARIANTS[variant], bench="pe_bench", sim=sim, build_dir=build_dir,
                        env={"ROWLOOM_JOBS": 12, "ROWLOOM_PRESSURE": 0.4})
-    expected_outputs = sum(shape["f"] for shape in report["shapes"])
+    expected_outputs = sum(shape["f"] * shape["p"] for shape in report["shapes"])
     assert report["jobs"] == 12
     assert report["outputs_checked"] == expected_outputs > 0
