@@ -8,6 +8,7 @@ manifest written from it, and never re-derive a width themselves.
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, fields
 
 from hw.mac import acc_width_for, int_bounds
@@ -43,6 +44,9 @@ _INT_RANGES = {
     "max_s":         (1, 64),
     "max_stride":    (1, 16),
     "max_pad":       (0, 16),
+    "glb_kib":       (1, 4096),
+    "glb_banks":     (1, 64),
+    "beat":          (1, 16),
 }
 _BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "zero_gate")
 
@@ -78,6 +82,10 @@ class Config:
     max_n, max_c, max_m, max_h, max_w, max_r, max_s, max_stride, max_pad : int
         Largest run-time layer values the design accepts (batch, channels, filters, input
         height and width, filter height and width, stride, padding).
+    glb_kib, glb_banks : int
+        Global buffer size in KiB and number of banks.
+    beat : int
+        Values per transfer on the top-level data streams.
     """
 
     name:          str = "custom"
@@ -104,10 +112,15 @@ class Config:
     max_s:         int = 5
     max_stride:    int = 4
     max_pad:       int = 2
+    glb_kib:       int = 8
+    glb_banks:     int = 2
+    beat:          int = 4
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ConfigError("name", self.name, "a Verilog identifier (letters, digits, _)")
+        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*",
+                                                               self.name):
+            raise ConfigError("name", self.name,
+                              "a letter, then letters, digits, '_' or '-'")
         for name in _BOOL_FIELDS:
             value = getattr(self, name)
             if not isinstance(value, bool):
@@ -223,11 +236,22 @@ class Config:
         return cls.from_dict(data)
 
 
+def _eyeriss(name, width):
+    # Eyeriss (JSSC 2017): 12 x 14 PEs, spads 224/12/24 entries, 108 KB global buffer in
+    # 27 banks, 64-bit off-chip data bus; limits cover AlexNet CONV1-5 at batch 4.
+    return Config(name=name, rows=12, cols=14, act_width=width, wgt_width=width,
+                  out_width=width, filter_spad=224, ifmap_spad=12, psum_spad=24,
+                  max_n=4, max_c=384, max_m=384, max_h=227, max_w=227, max_r=11, max_s=11,
+                  max_stride=4, max_pad=2, glb_kib=108, glb_banks=27, beat=64 // width)
+
+
 PRESETS = {
     # Small enough for every RTL test in CI; int8 like most edge inference.
     "tiny": Config(name="tiny", rows=3, cols=4, filter_spad=16, ifmap_spad=8, psum_spad=16,
                    max_n=4, max_c=8, max_m=8, max_h=16, max_w=16, max_r=5, max_s=5,
-                   max_stride=4, max_pad=2),
+                   max_stride=4, max_pad=2, glb_kib=8, glb_banks=2, beat=4),
+    "eyeriss": _eyeriss("eyeriss", 16),
+    "eyeriss-int8": _eyeriss("eyeriss-int8", 8),
 }
 
 

@@ -17,6 +17,8 @@ VARIANTS = {
     "tight-spad": dataclasses.replace(TINY, ifmap_spad=5, filter_spad=5, psum_spad=4),
     # One psum entry: each sum must drain before the next one may start.
     "one-psum": dataclasses.replace(TINY, psum_spad=1),
+    # Eyeriss's PE: 16-bit operands, spads 224/12/24, filters up to 11 wide.
+    "eyeriss": preset("eyeriss"),
 }
 
 
