@@ -1,6 +1,7 @@
 """The ``rowloom`` command: generate Verilog, list presets, check the generated RTL."""
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ examples:
   rowloom presets
   rowloom verilog --preset tiny -o build/tiny
   rowloom verilog --config my.json -o build/my
+  rowloom map --preset eyeriss --alexnet
+  rowloom map --preset tiny --layer 3,16,16,8,3,3,1,1
   rowloom check-pe --preset tiny --sim verilator --jobs 50
 
 A config file is a JSON object of Config fields (see `rowloom verilog --preset tiny` and
@@ -92,6 +95,59 @@ def _cmd_check_pe(args):
     return 0
 
 
+def _parse_layer(text):
+    keys = ("c", "h", "w", "m", "r", "s", "stride", "pad", "n")
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--layer wants integers C,H,W,M,R,S[,U[,P[,N]]], "
+                                         f"not {text!r}") from None
+    if not 6 <= len(values) <= 9:
+        raise argparse.ArgumentTypeError(f"--layer wants 6 to 9 integers "
+                                         f"C,H,W,M,R,S[,U[,P[,N]]], not {text!r}")
+    from .mapper import Layer
+    try:
+        return Layer(**dict(zip(keys, values, strict=False)))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cmd_map(args):
+    from .mapper import ALEXNET, EYERISS_ACTIVE_PES, MappingError, map_layer
+    config = _config(args)
+    layers = (list(ALEXNET.values()) if args.alexnet else
+              [dataclasses.replace(layer, name=f"L{i + 1}") for i, layer in enumerate(args.layer)])
+    print(f"{config.name}: {config.rows} x {config.cols} = {config.pes} PEs, spads "
+          f"filter/ifmap/psum {config.filter_spad}/{config.ifmap_spad}/{config.psum_spad}")
+    head = (f"{'layer':8s} {'C':>4s} {'H':>4s} {'M':>4s} {'RxS':>5s} {'U':>2s} {'E':>4s} | "
+            f"{'e':>3s} {'seg':>3s} {'folds':>5s} {'sets':>5s} {'t':>2s} {'r':>2s} "
+            f"{'p':>3s} {'q':>3s} | {'active':>6s} {'est. util':>9s}")
+    if args.alexnet:
+        head += "  Eyeriss Table III"
+    print(head)
+    status = 0
+    for layer in layers:
+        try:
+            mp = map_layer(layer, config)
+        except MappingError as exc:
+            print(f"{layer.name:8s} cannot run: {exc}")
+            status = 1
+            continue
+        line = (f"{layer.name:8s} {layer.c:4d} {layer.h:4d} {layer.m:4d} "
+                f"{f'{layer.r}x{layer.s}':>5s} {layer.stride:2d} {layer.e:4d} | {mp.e:3d} "
+                f"{mp.segments:3d} {mp.e_folds:5d} {f'{mp.sets_v}x{mp.sets_h}':>5s} {mp.t:2d} "
+                f"{mp.r:2d} {mp.p:3d} {mp.q:3d} | {mp.active_pes:6d} "
+                f"{mp.est_utilization:9.1%}")
+        if args.alexnet:
+            line += f"  {EYERISS_ACTIVE_PES[layer.name]} active"
+        print(line)
+    print("e: output rows per pass; seg: vertical strips of a set; folds: passes over output "
+          "rows;\nsets: copies of the set (t on filter groups, r on channel groups); p/q: "
+          "filters/channels per PE;\nest. util: MACs / (cycles x all PEs) at one MAC per PE "
+          "per cycle, an upper bound.")
+    return status
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="rowloom", description=DESCRIPTION, epilog=EPILOG,
@@ -111,6 +167,19 @@ def build_parser():
     p.add_argument("-o", "--out", metavar="DIR", type=Path, required=True,
                    help="output folder (created if missing)")
     p.set_defaults(func=_cmd_verilog)
+
+    p = sub.add_parser("map", help="choose the row-stationary mapping of CONV layers",
+                       description="Map CONV layers onto the design's PE array as Eyeriss "
+                       "does and print the mapping, active PEs and the utilization bound.")
+    _add_design_args(p)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--alexnet", action="store_true",
+                       help="AlexNet CONV1-5, beside Eyeriss's Table III")
+    which.add_argument("--layer", type=_parse_layer, action="append",
+                       metavar="C,H,W,M,R,S[,U[,P[,N]]]",
+                       help="a layer: channels, input height and width, filters, filter "
+                       "height and width, stride, padding, batch (repeatable)")
+    p.set_defaults(func=_cmd_map)
 
     p = sub.add_parser("check-pe", help="run random jobs through the generated 1-D PE",
                        description="Generate the design, build it for a simulator and run the "

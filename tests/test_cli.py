@@ -79,3 +79,20 @@ def test_bad_config_exits_nonzero_and_writes_nothing(tmp_path, args, needle):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "usage: rowloom" in capsys.readouterr().out
+
+
+def test_map_alexnet_prints_table_iii(capsys):
+    assert main(["map", "--preset", "eyeriss", "--alexnet"]) == 0
+    out = capsys.readouterr().out
+    for name, active in (("CONV1", 154), ("CONV2", 135), ("CONV3", 156)):
+        line = next(x for x in out.splitlines() if x.startswith(name))
+        # our active PEs, then Eyeriss's, on the same line
+        assert line.split("|")[2].split()[0] == str(active)
+        assert line.endswith(f"{active} active")
+
+
+def test_map_rejects_layer_beyond_design(capsys):
+    assert main(["map", "--preset", "tiny", "--layer", "9,16,16,8,3,3"]) == 1
+    assert "L1 channels c = 9 exceeds the design's max_c = 8" in capsys.readouterr().out
+    result = run("map", "--preset", "tiny", "--layer", "3,16")
+    assert result.returncode == 2 and "6 to 9 integers" in result.stderr

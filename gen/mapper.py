@@ -1,0 +1,215 @@
+"""Row-stationary mapping: place a CONV layer on a generated PE array (Eyeriss, JSSC 2017).
+
+A logical PE set of ``R x E`` PEs computes one 2-D convolution: PE ``(r, e)`` holds filter
+row ``r`` and input row ``e * U + r`` and makes output row ``e``; the ``R`` PEs of a column
+add their partial sums. The mapper fits that set to the physical ``rows x cols`` array:
+
+- a set wider than the array is split into ``segments`` stacked vertically when they fit
+  (AlexNet CONV2: 5 x 27 becomes two 5 x 14 strips on 10 rows), else strip-mined in time
+  into ``e_folds`` passes of ``e`` output rows (CONV1: 55 rows in passes of 14);
+- the array then holds ``sets_v x sets_h`` copies of the placed set, which work on ``t``
+  groups of filters and ``r`` groups of channels (``r * t`` copies used);
+- each PE interleaves ``p`` filters and ``q`` channels, within its scratchpads:
+  ``p * q * S <= filter_spad``, ``q * max(S, U) <= ifmap_spad``, ``p <= psum_spad``.
+
+The mapper is plain Python, as in Eyeriss; the hardware's own control runs the loops.
+"""
+
+from dataclasses import dataclass, field
+from math import ceil
+
+from .config import Config
+
+__all__ = ["Layer", "Mapping", "MappingError", "map_layer", "ALEXNET", "EYERISS_ACTIVE_PES"]
+
+
+class MappingError(ValueError):
+    """A layer that cannot run on the design; the message names the limit exceeded."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layer:
+    """A CONV layer: batch ``n``, ``c`` input channels of ``h x w``, ``m`` filters of
+    ``c x r x s``, stride ``stride``, zero padding ``pad`` (BRIEF.md section 2)."""
+
+    n:      int = 1
+    c:      int
+    h:      int
+    w:      int
+    m:      int
+    r:      int
+    s:      int
+    stride: int = 1
+    pad:    int = 0
+    name:   str = ""
+
+    def __post_init__(self):
+        for key in ("n", "c", "h", "w", "m", "r", "s", "stride"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"layer {key} must be a positive integer, not {value!r}")
+        if not isinstance(self.pad, int) or isinstance(self.pad, bool) or self.pad < 0:
+            raise ValueError(f"layer pad must be a non-negative integer, not {self.pad!r}")
+        if self.e < 1 or self.f < 1:
+            raise ValueError(f"layer {self.r}x{self.s} filter does not fit the {self.h}x{self.w}"
+                             f" input padded by {self.pad}")
+
+    @property
+    def e(self):
+        return (self.h + 2 * self.pad - self.r) // self.stride + 1
+
+    @property
+    def f(self):
+        return (self.w + 2 * self.pad - self.s) // self.stride + 1
+
+    @property
+    def macs(self):
+        return self.n * self.m * self.e * self.f * self.c * self.r * self.s
+
+
+# AlexNet CONV1-5 as the Eyeriss papers use them (BRIEF.md section 2); the grouped layers
+# are given per filter, with the channels one filter sees.
+ALEXNET = {
+    "CONV1": Layer(name="CONV1", c=3,   h=227, w=227, m=96,  r=11, s=11, stride=4, pad=0),
+    "CONV2": Layer(name="CONV2", c=48,  h=27,  w=27,  m=256, r=5,  s=5,  stride=1, pad=2),
+    "CONV3": Layer(name="CONV3", c=256, h=13,  w=13,  m=384, r=3,  s=3,  stride=1, pad=1),
+    "CONV4": Layer(name="CONV4", c=192, h=13,  w=13,  m=384, r=3,  s=3,  stride=1, pad=1),
+    "CONV5": Layer(name="CONV5", c=192, h=13,  w=13,  m=256, r=3,  s=3,  stride=1, pad=1),
+}
+# Eyeriss JSSC 2017, Table III: active PEs of 168 per AlexNet layer.
+EYERISS_ACTIVE_PES = {"CONV1": 154, "CONV2": 135, "CONV3": 156, "CONV4": 156, "CONV5": 156}
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Where and how a layer runs on the array (see the module docstring)."""
+
+    layer:    Layer
+    config:   Config = field(repr=False)
+    e:        int      # output rows per pass, over all segments
+    segments: int      # vertical strips a set is split into
+    e_folds:  int      # passes over the output rows
+    sets_v:   int      # copies of the placed set, vertically
+    sets_h:   int      # and horizontally
+    t:        int      # copies on different filter groups
+    r:        int      # copies on different channel groups
+    p:        int      # filters interleaved per PE
+    q:        int      # channels interleaved per PE
+
+    @property
+    def set_rows(self):
+        return self.layer.r * self.segments
+
+    @property
+    def set_cols(self):
+        return ceil(self.e / self.segments)
+
+    @property
+    def active_pes(self):
+        """PEs busy in a full-width pass."""
+        return self.r * self.t * self.layer.r * self.e
+
+    @property
+    def filter_folds(self):
+        return ceil(self.layer.m / (self.p * self.t))
+
+    @property
+    def channel_folds(self):
+        return ceil(self.layer.c / (self.q * self.r))
+
+    @property
+    def est_cycles(self):
+        """Cycles at one MAC per PE per cycle: every pass runs ``F * p * q * S`` MACs per
+        PE, for each strip of output rows and each filter and channel fold."""
+        L = self.layer
+        return (L.n * self.e_folds * self.filter_folds * self.channel_folds
+                * L.f * self.p * self.q * L.s)
+
+    @property
+    def est_utilization(self):
+        """Estimated MACs / (cycles x all PEs)."""
+        return self.layer.macs / (self.est_cycles * self.config.pes)
+
+    def summary(self):
+        return (f"e={self.e} segments={self.segments} e_folds={self.e_folds} "
+                f"sets={self.sets_v}x{self.sets_h} t={self.t} r={self.r} p={self.p} "
+                f"q={self.q} active={self.active_pes}")
+
+
+def _check_limits(layer, config):
+    checks = [("batch n", layer.n, "max_n", config.max_n),
+              ("channels c", layer.c, "max_c", config.max_c),
+              ("filters m", layer.m, "max_m", config.max_m),
+              ("input height h", layer.h, "max_h", config.max_h),
+              ("input width w", layer.w, "max_w", config.max_w),
+              ("filter height r", layer.r, "max_r", config.max_r),
+              ("filter width s", layer.s, "max_s", config.max_s),
+              ("stride", layer.stride, "max_stride", config.max_stride),
+              ("padding", layer.pad, "max_pad", config.max_pad),
+              ("filter height r", layer.r, "rows", config.rows)]
+    for what, value, limit, bound in checks:
+        if value > bound:
+            raise MappingError(f"layer {layer.name or ''} {what} = {value} exceeds the design's "
+                               f"{limit} = {bound}".replace("  ", " "))
+    if max(layer.s, layer.stride) > config.ifmap_spad:
+        raise MappingError(f"layer {layer.name} window max(S, U) = "
+                           f"{max(layer.s, layer.stride)} exceeds ifmap_spad = "
+                           f"{config.ifmap_spad}")
+
+
+def _least_waste(total, limit, copies):
+    """The ``k <= limit`` that wastes fewest slots covering ``total`` with ``k * copies``
+    per fold (largest such ``k`` on ties)."""
+    best = None
+    for k in range(1, max(1, min(limit, total)) + 1):
+        waste = ceil(total / (k * copies)) * k * copies - total
+        if best is None or waste <= best[0]:
+            best = (waste, k)
+    return best[1]
+
+
+def _place(layer, config, e, e_folds, segments):
+    """The mapping for one placement of the set, or None if it does not fit."""
+    set_rows, set_cols = layer.r * segments, ceil(e / segments)
+    if set_rows > config.rows or set_cols > config.cols:
+        return None
+    sets_v, sets_h = config.rows // set_rows, config.cols // set_cols
+    copies = sets_v * sets_h
+    q_max = min(layer.c, config.ifmap_spad // max(layer.s, layer.stride),
+                config.filter_spad // layer.s)
+    q = _least_waste(layer.c, q_max, 1)
+    p_max = min(layer.m, config.psum_spad, config.filter_spad // (q * layer.s))
+    # Spend the copies on filter groups first (they need no psum accumulation across
+    # sets), and what filters cannot use on channel groups.
+    t = min(copies, ceil(layer.m / p_max))
+    r = min(copies // t, ceil(layer.c / q))
+    if r > 1:
+        q = _least_waste(layer.c, q_max, r)
+        p_max = min(layer.m, config.psum_spad, config.filter_spad // (q * layer.s))
+    p = _least_waste(layer.m, p_max, t)
+    return Mapping(layer=layer, config=config, e=e, segments=segments, e_folds=e_folds,
+                   sets_v=sets_v, sets_h=sets_h, t=t, r=r, p=p, q=q)
+
+
+def map_layer(layer, config):
+    """Choose the mapping of ``layer`` on ``config``; :class:`MappingError` if impossible.
+
+    Every placement (output rows per pass, vertical segments) is tried; the one with the
+    fewest estimated cycles wins, then the fewest passes over the output rows (spatial
+    folding before temporal, as Eyeriss maps CONV2), then the most active PEs.
+    """
+    _check_limits(layer, config)
+    best = None
+    for e_folds in range(1, layer.e + 1):
+        e = ceil(layer.e / e_folds)
+        if e_folds > 1 and ceil(layer.e / (e_folds - 1)) == e:
+            continue    # the same strip width with fewer passes was already tried
+        for segments in range(1, e + 1):
+            mapping = _place(layer, config, e, e_folds, segments)
+            if mapping is None:
+                continue
+            key = (mapping.est_cycles, e_folds, -mapping.active_pes, segments)
+            if best is None or key < best[0]:
+                best = (key, mapping)
+    # _check_limits guarantees the one-column set (e = 1) fits, so there is a best.
+    return best[1]

@@ -1,0 +1,83 @@
+import dataclasses
+
+import pytest
+
+from gen.config import preset
+from gen.mapper import ALEXNET, EYERISS_ACTIVE_PES, Layer, MappingError, map_layer
+
+from .sim import seeded_rng
+
+
+@pytest.mark.parametrize("name", list(ALEXNET))
+@pytest.mark.parametrize("preset_name", ["eyeriss", "eyeriss-int8"])
+def test_alexnet_active_pes_match_eyeriss_table_iii(name, preset_name):
+    mapping = map_layer(ALEXNET[name], preset(preset_name))
+    assert mapping.active_pes == EYERISS_ACTIVE_PES[name]
+
+
+def test_alexnet_macs_match_brief():
+    # BRIEF.md section 2: 105M, 224M, 150M, 112M, 75M MACs per image.
+    got = [round(layer.macs / 1e6) for layer in ALEXNET.values()]
+    assert got == [105, 224, 150, 112, 75]
+
+
+def _check_fits(mapping):
+    cfg, layer = mapping.config, mapping.layer
+    assert mapping.p * mapping.q * layer.s <= cfg.filter_spad
+    assert mapping.q * max(layer.s, layer.stride) <= cfg.ifmap_spad
+    assert 1 <= mapping.p <= min(cfg.psum_spad, layer.m)
+    assert 1 <= mapping.q <= layer.c
+    assert mapping.set_rows * mapping.sets_v <= cfg.rows
+    assert mapping.set_cols * mapping.sets_h <= cfg.cols
+    assert mapping.r * mapping.t <= mapping.sets_v * mapping.sets_h
+    assert mapping.e * mapping.e_folds >= layer.e
+    assert mapping.active_pes <= cfg.pes
+
+
+def test_random_layers_fit_and_cover_the_work(request):
+    seed, rng = seeded_rng(request.node.name)
+    for preset_name in ("eyeriss", "tiny"):
+        cfg = preset(preset_name)
+        for i in range(150):
+            r = rng.randint(1, min(cfg.max_r, cfg.rows))
+            s = rng.randint(1, cfg.max_s)
+            u = rng.randint(1, cfg.max_stride)
+            pad = rng.randint(0, cfg.max_pad)
+            h = rng.randint(max(1, r - 2 * pad), min(cfg.max_h, 64))
+            w = rng.randint(max(1, s - 2 * pad), min(cfg.max_w, 64))
+            layer = Layer(c=rng.randint(1, min(cfg.max_c, 64)), h=h, w=w,
+                          m=rng.randint(1, min(cfg.max_m, 64)), r=r, s=s, stride=u, pad=pad)
+            mapping = map_layer(layer, cfg)
+            where = f"seed={seed} {preset_name} case {i}: {layer} -> {mapping.summary()}"
+            _check_fits(mapping)
+            # Every MAC of the layer has a PE-cycle: active PEs x cycles covers the work.
+            assert mapping.est_cycles * mapping.active_pes >= layer.macs, where
+            assert 0 < mapping.est_utilization <= 1, where
+
+
+@pytest.mark.parametrize("change,limit", [
+    (dict(c=400), "max_c"),
+    (dict(m=1000), "max_m"),
+    (dict(h=300), "max_h"),
+    (dict(r=12, h=30), "max_r"),
+    (dict(stride=5), "max_stride"),
+    (dict(n=5), "max_n"),
+])
+def test_layers_beyond_the_design_are_rejected(change, limit):
+    layer = dataclasses.replace(ALEXNET["CONV3"], **change)
+    with pytest.raises(MappingError, match=limit):
+        map_layer(layer, preset("eyeriss"))
+
+
+def test_filter_taller_than_array_is_rejected():
+    cfg = dataclasses.replace(preset("tiny"), max_r=5)
+    with pytest.raises(MappingError, match="rows = 3"):
+        map_layer(Layer(c=1, h=8, w=8, m=1, r=4, s=3), cfg)
+
+
+def test_bad_layers():
+    with pytest.raises(ValueError, match="stride"):
+        Layer(c=1, h=5, w=5, m=1, r=3, s=3, stride=0)
+    with pytest.raises(ValueError, match="does not fit"):
+        Layer(c=1, h=2, w=5, m=1, r=3, s=3)
+
