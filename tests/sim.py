@@ -21,8 +21,11 @@ def seeded_rng(request_name, base=None):
     return seed, random.Random(seed)
 
 
-def run_sim(dut, *testbenches, max_cycles=200_000, vcd=None):
+def run_sim(dut, *testbenches, background=(), max_cycles=200_000, vcd=None):
     """Simulate ``dut`` with a 1 MHz clock on ``sync`` until every testbench returns.
+
+    ``background`` testbenches (monitors) run alongside without keeping the simulation
+    alive.
 
     The run fails after ``max_cycles`` cycles, so a design that deadlocks fails its test
     instead of hanging it. ``WAVES=1`` writes ``waves.vcd``.
@@ -31,6 +34,8 @@ def run_sim(dut, *testbenches, max_cycles=200_000, vcd=None):
     sim.add_clock(1e-6)
     for tb in testbenches:
         sim.add_testbench(tb)
+    for tb in background:
+        sim.add_testbench(tb, background=True)
 
     cycles = 0
 

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (the bad-parameter tests build components that are never elaborated)
 import pytest
 
 from hw.mac import MAC, acc_width_for, int_bounds

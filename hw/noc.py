@@ -1,0 +1,126 @@
+"""On-chip networks of the row-stationary array: tagged multicast (Eyeriss GIN)."""
+
+from amaranth import Cat, Module, Shape, Signal, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["MulticastBus", "BeatSerializer", "beat_layout"]
+
+
+def beat_layout(shape, beat):
+    """Payload of a multi-value beat: ``beat`` values, of which the first ``n`` are valid."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(shape, beat),
+        "n":    range(1, beat + 1),
+    })
+
+
+def _check_pos(name, value, hi=1 << 16):
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= hi:
+        raise ValueError(f"{name} must be an integer in 1..{hi}, not {value!r}")
+
+
+class MulticastBus(wiring.Component):
+    """Delivers each packet of ``i`` to every receiver whose IDs match its tags.
+
+    A grid of ``rows x cols`` receivers has a row ID per grid row and a column ID per
+    receiver, both inputs held stable by the controller while the bus runs. A packet with
+    tags ``(row, col)`` goes to receiver ``(y, x)`` when ``row_id[y] == row`` and
+    ``col_id[y][x] == col``: one packet reaches a whole row, a diagonal or a single
+    receiver depending on the IDs. Each receiver has a FIFO of ``depth`` packets; a packet
+    is taken only when every matching FIFO has room, and is then written to all of them
+    in the same cycle. A packet that matches no receiver is dropped.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Receiver grid.
+    row_bits, col_bits : int
+        Widths of the row and column tags.
+    payload : shape-like
+        What each packet carries to its receivers.
+    depth : int
+        Packets buffered per receiver.
+
+    Members
+    -------
+    i : In(stream.Signature(StructLayout({"row", "col", "data"})))
+    row_id : In(row_bits).array(rows)
+    col_id : In(col_bits).array(rows, cols)
+    o : Out(stream.Signature(payload)).array(rows, cols)
+    """
+
+    def __init__(self, *, rows, cols, row_bits, col_bits, payload, depth=2):
+        for name, value in (("rows", rows), ("cols", cols), ("row_bits", row_bits),
+                            ("col_bits", col_bits), ("depth", depth)):
+            _check_pos(name, value, 256)
+        self._rows, self._cols, self._depth = rows, cols, depth
+        self._payload = payload
+        self._packet = data.StructLayout({
+            "row":  unsigned(row_bits),
+            "col":  unsigned(col_bits),
+            "data": payload,
+        })
+        super().__init__({
+            "i":      In(stream.Signature(self._packet)),
+            "row_id": In(unsigned(row_bits)).array(rows),
+            "col_id": In(unsigned(col_bits)).array(rows, cols),
+            "o":      Out(stream.Signature(payload)).array(rows, cols),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        width = Shape.cast(self._payload).width
+        room = []
+        for y in range(self._rows):
+            row_hit = Signal(name=f"row_hit_{y}")
+            m.d.comb += row_hit.eq(self.row_id[y] == self.i.payload.row)
+            for x in range(self._cols):
+                q = fifo.SyncFIFOBuffered(width=width, depth=self._depth)
+                m.submodules[f"q_{y}_{x}"] = q
+                hit = Signal(name=f"hit_{y}_{x}")
+                m.d.comb += [
+                    hit.eq(row_hit & (self.col_id[y][x] == self.i.payload.col)),
+                    q.w_data.eq(self.i.payload.data),
+                    q.w_en.eq(self.i.valid & self.i.ready & hit),
+                    self.o[y][x].valid.eq(q.r_rdy),
+                    self.o[y][x].payload.eq(q.r_data),
+                    q.r_en.eq(self.o[y][x].ready),
+                ]
+                room.append(~hit | q.w_rdy)
+        m.d.comb += self.i.ready.eq(Cat(*room).all())
+        return m
+
+
+class BeatSerializer(wiring.Component):
+    """Turns beats of up to ``beat`` values (``beat_layout``) into one value per transfer,
+    in order, skipping the unused tail of short beats.
+
+    Members
+    -------
+    i : In(stream.Signature(beat_layout(shape, beat)))
+    o : Out(stream.Signature(shape))
+    """
+
+    def __init__(self, *, shape, beat):
+        _check_pos("beat", beat, 64)
+        self._beat = beat
+        super().__init__({
+            "i": In(stream.Signature(beat_layout(shape, beat))),
+            "o": Out(stream.Signature(shape)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        index = Signal(range(self._beat))
+        m.d.comb += [
+            self.o.valid.eq(self.i.valid),
+            self.o.payload.eq(self.i.payload.data[index]),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            with m.If(index == self.i.payload.n - 1):
+                m.d.comb += self.i.ready.eq(1)
+                m.d.sync += index.eq(0)
+            with m.Else():
+                m.d.sync += index.eq(index + 1)
+        return m
