@@ -44,6 +44,7 @@ _INT_RANGES = {
     "max_s":         (1, 64),
     "max_stride":    (1, 16),
     "max_pad":       (0, 16),
+    "psum_lane":     (1, 1 << 16),
     "glb_kib":       (1, 4096),
     "glb_banks":     (1, 64),
     "beat":          (1, 16),
@@ -82,6 +83,9 @@ class Config:
     max_n, max_c, max_m, max_h, max_w, max_r, max_s, max_stride, max_pad : int
         Largest run-time layer values the design accepts (batch, channels, filters, input
         height and width, filter height and width, stride, padding).
+    psum_lane : int
+        Partial-sum buffer entries per array column (the psums of that column's chains
+        between channel folds).
     glb_kib, glb_banks : int
         Global buffer size in KiB and number of banks.
     beat : int
@@ -112,6 +116,7 @@ class Config:
     max_s:         int = 5
     max_stride:    int = 4
     max_pad:       int = 2
+    psum_lane:     int = 128
     glb_kib:       int = 8
     glb_banks:     int = 2
     beat:          int = 4
@@ -143,6 +148,9 @@ class Config:
             raise ConfigError("ifmap_spad", self.ifmap_spad,
                               f">= max(max_s, max_stride) = {max(self.max_s, self.max_stride)}"
                               " (one sliding window)")
+        if self.psum_lane < self.psum_spad:
+            raise ConfigError("psum_lane", self.psum_lane,
+                              f">= psum_spad = {self.psum_spad} (one pixel of p filters)")
         if self.max_r > self.max_h + 2 * self.max_pad:
             raise ConfigError("max_r", self.max_r,
                               f"<= max_h + 2 * max_pad = {self.max_h + 2 * self.max_pad}")
@@ -242,14 +250,15 @@ def _eyeriss(name, width):
     return Config(name=name, rows=12, cols=14, act_width=width, wgt_width=width,
                   out_width=width, filter_spad=224, ifmap_spad=12, psum_spad=24,
                   max_n=4, max_c=384, max_m=384, max_h=227, max_w=227, max_r=11, max_s=11,
-                  max_stride=4, max_pad=2, glb_kib=108, glb_banks=27, beat=64 // width)
+                  max_stride=4, max_pad=2, psum_lane=1024, glb_kib=108, glb_banks=27,
+                  beat=64 // width)
 
 
 PRESETS = {
     # Small enough for every RTL test in CI; int8 like most edge inference.
     "tiny": Config(name="tiny", rows=3, cols=4, filter_spad=16, ifmap_spad=8, psum_spad=16,
                    max_n=4, max_c=8, max_m=8, max_h=16, max_w=16, max_r=5, max_s=5,
-                   max_stride=4, max_pad=2, glb_kib=8, glb_banks=2, beat=4),
+                   max_stride=4, max_pad=2, psum_lane=128, glb_kib=8, glb_banks=2, beat=4),
     "eyeriss": _eyeriss("eyeriss", 16),
     "eyeriss-int8": _eyeriss("eyeriss-int8", 8),
 }

@@ -8,7 +8,7 @@ add their partial sums. The mapper fits that set to the physical ``rows x cols``
   (AlexNet CONV2: 5 x 27 becomes two 5 x 14 strips on 10 rows), else strip-mined in time
   into ``e_folds`` passes of ``e`` output rows (CONV1: 55 rows in passes of 14);
 - the array then holds ``sets_v x sets_h`` copies of the placed set, which work on ``t``
-  groups of filters and ``r`` groups of channels (``r * t`` copies used);
+  groups of filters (Eyeriss's ``r``, copies on channel groups, is always 1 here);
 - each PE interleaves ``p`` filters and ``q`` channels, within its scratchpads:
   ``p * q * S <= filter_spad``, ``q * max(S, U) <= ifmap_spad``, ``p <= psum_spad``.
 
@@ -179,13 +179,10 @@ def _place(layer, config, e, e_folds, segments):
                 config.filter_spad // layer.s)
     q = _least_waste(layer.c, q_max, 1)
     p_max = min(layer.m, config.psum_spad, config.filter_spad // (q * layer.s))
-    # Spend the copies on filter groups first (they need no psum accumulation across
-    # sets), and what filters cannot use on channel groups.
+    # Copies work on different filter groups. (Copies on channel groups, Eyeriss's r,
+    # would need psums added across sets; the array does not do that yet, so r = 1.)
     t = min(copies, ceil(layer.m / p_max))
-    r = min(copies // t, ceil(layer.c / q))
-    if r > 1:
-        q = _least_waste(layer.c, q_max, r)
-        p_max = min(layer.m, config.psum_spad, config.filter_spad // (q * layer.s))
+    r = 1
     p = _least_waste(layer.m, p_max, t)
     return Mapping(layer=layer, config=config, e=e, segments=segments, e_folds=e_folds,
                    sets_v=sets_v, sets_h=sets_h, t=t, r=r, p=p, q=q)

@@ -23,10 +23,10 @@ def _check_pos(name, value, hi=1 << 16):
 class MulticastBus(wiring.Component):
     """Delivers each packet of ``i`` to every receiver whose IDs match its tags.
 
-    A grid of ``rows x cols`` receivers has a row ID per grid row and a column ID per
-    receiver, both inputs held stable by the controller while the bus runs. A packet with
-    tags ``(row, col)`` goes to receiver ``(y, x)`` when ``row_id[y] == row`` and
-    ``col_id[y][x] == col``: one packet reaches a whole row, a diagonal or a single
+    A grid of ``rows x cols`` receivers has a row ID per grid row and a column ID and an
+    enable per receiver, all inputs held stable by the controller while the bus runs. A
+    packet with tags ``(row, col)`` goes to receiver ``(y, x)`` when ``en[y][x]`` is set,
+    ``row_id[y] == row`` and ``col_id[y][x] == col``: one packet reaches a whole row, a diagonal or a single
     receiver depending on the IDs. Each receiver has a FIFO of ``depth`` packets; a packet
     is taken only when every matching FIFO has room, and is then written to all of them
     in the same cycle. A packet that matches no receiver is dropped.
@@ -47,6 +47,7 @@ class MulticastBus(wiring.Component):
     i : In(stream.Signature(StructLayout({"row", "col", "data"})))
     row_id : In(row_bits).array(rows)
     col_id : In(col_bits).array(rows, cols)
+    en : In(1).array(rows, cols)
     o : Out(stream.Signature(payload)).array(rows, cols)
     """
 
@@ -65,6 +66,7 @@ class MulticastBus(wiring.Component):
             "i":      In(stream.Signature(self._packet)),
             "row_id": In(unsigned(row_bits)).array(rows),
             "col_id": In(unsigned(col_bits)).array(rows, cols),
+            "en":     In(1).array(rows, cols),
             "o":      Out(stream.Signature(payload)).array(rows, cols),
         })
 
@@ -80,7 +82,8 @@ class MulticastBus(wiring.Component):
                 m.submodules[f"q_{y}_{x}"] = q
                 hit = Signal(name=f"hit_{y}_{x}")
                 m.d.comb += [
-                    hit.eq(row_hit & (self.col_id[y][x] == self.i.payload.col)),
+                    hit.eq(self.en[y][x] & row_hit
+                           & (self.col_id[y][x] == self.i.payload.col)),
                     q.w_data.eq(self.i.payload.data),
                     q.w_en.eq(self.i.valid & self.i.ready & hit),
                     self.o[y][x].valid.eq(q.r_rdy),

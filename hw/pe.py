@@ -60,6 +60,9 @@ class PE1D(wiring.Component):
     psum_out : Out(stream.Signature(acc))
     macs, gated : Out(counter_width)
         MACs performed and MACs skipped by zero gating, since reset.
+    fire, skip : Out(1)
+        A MAC is performed (``fire``) or skipped by zero gating (``skip``) this cycle; an
+        array counts these instead of keeping counters in every PE.
     """
 
     def __init__(self, *, config):
@@ -81,6 +84,8 @@ class PE1D(wiring.Component):
             "psum_out": Out(stream.Signature(self._acc_shape)),
             "macs":     Out(c.counter_width),
             "gated":    Out(c.counter_width),
+            "fire":     Out(1),
+            "skip":     Out(1),
         })
 
     @property
@@ -172,6 +177,11 @@ class PE1D(wiring.Component):
             mac.b.eq(fspad_r.data),
             mac.en.eq(issue),
             mac.clear.eq(issue & (o == 0)),
+        ]
+        zero = (ispad_r.data == 0) if c.zero_gate else 0
+        m.d.comb += [
+            self.fire.eq(issue & ~zero),
+            self.skip.eq(issue & zero),
         ]
 
         free = Signal.like(qu)

@@ -16,6 +16,7 @@ def test_multicast_delivers_to_matching_receivers(request, idle, stall, pattern)
     rows, cols = 3, 4
     dut = MulticastBus(rows=rows, cols=cols, row_bits=3, col_bits=4, payload=signed(12),
                        depth=2)
+    en = [[rng.random() < 0.85 for _ in range(cols)] for _ in range(rows)]
     if pattern == "row":          # filter multicast: row ID = array row, one col ID
         row_id = list(range(rows))
         col_id = [[0] * cols for _ in range(rows)]
@@ -30,7 +31,8 @@ def test_multicast_delivers_to_matching_receivers(request, idle, stall, pattern)
     packets = [(*(rng.choice(used) if rng.random() < 0.9 else (rng.randrange(8),
                                                                  rng.randrange(16))),
                 rng.randrange(-2048, 2048)) for _ in range(300)]
-    expect = {(y, x): [d for r, c, d in packets if row_id[y] == r and col_id[y][x] == c]
+    expect = {(y, x): [d for r, c, d in packets
+                       if en[y][x] and row_id[y] == r and col_id[y][x] == c]
               for y in range(rows) for x in range(cols)}
     assert any(expect.values()), f"seed={seed}: test delivers nothing"
     got = {key: [] for key in expect}
@@ -46,6 +48,7 @@ def test_multicast_delivers_to_matching_receivers(request, idle, stall, pattern)
             ctx.set(dut.row_id[y], row_id[y])
             for x in range(cols):
                 ctx.set(dut.col_id[y][x], col_id[y][x])
+                ctx.set(dut.en[y][x], en[y][x])
         for r, c, d in packets:
             await stream_put(ctx, dut.i, {"row": r, "col": c, "data": d}, rng=rng, idle=idle)
 

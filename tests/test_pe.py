@@ -62,7 +62,14 @@ def test_pe_random_jobs(request, variant, idle, stall):
             got.append([await stream_get(ctx, dut.psum_out, rng=rng, stall=stall)
                         for _ in range(job["f"] * job["p"])])
 
-    run_sim(dut, control, feed_wgt, feed_act, feed_psum, collect)
+    pulses = [0, 0]
+
+    async def count(ctx):
+        async for _clk, _rst, fire, skip in ctx.tick().sample(dut.fire, dut.skip):
+            pulses[0] += fire
+            pulses[1] += skip
+
+    run_sim(dut, control, feed_wgt, feed_act, feed_psum, collect, background=[count])
     assert len(got) == len(jobs)
     macs = gated = 0
     for i, (job, out, cnt) in enumerate(zip(jobs, got, counters, strict=True)):
@@ -70,3 +77,4 @@ def test_pe_random_jobs(request, variant, idle, stall):
         gz = job["zeros"] if cfg.zero_gate else 0
         macs, gated = macs + job["macs"] - gz, gated + gz
         assert cnt == (macs, gated), f"seed={seed} job {i} counters"
+    assert tuple(pulses) == (macs, gated), f"seed={seed}: fire/skip pulses"

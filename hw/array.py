@@ -1,0 +1,310 @@
+"""The row-stationary PE array: PEs, multicast networks and per-column psum lanes.
+
+See ``docs/array.md`` for the mapping this array runs.
+"""
+
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .noc import BeatSerializer, MulticastBus, beat_layout
+from .pe import PE1D, pe_cfg_layout
+
+__all__ = ["PEArray", "CfgKind", "array_cfg_layout", "packet_layout", "array_job_layout",
+           "tag_bits"]
+
+
+class CfgKind(enum.Enum, shape=2):
+    """What a configuration write sets."""
+    FILT_ROW = 0    # filter-bus row ID of array row ``y``
+    IFM_ROW  = 1    # ifmap-bus row ID of array row ``y``
+    PE       = 2    # the PE at ``(y, x)``: its bus column IDs, role and psum-lane base
+
+
+def tag_bits(config):
+    """Width of the bus tags: enough for any padded input row index within one pass."""
+    return max(1, (config.rows * config.cols * config.max_stride + config.max_r).bit_length())
+
+
+def pe_role_layout(config):
+    return data.StructLayout({
+        "filt_col":  unsigned(tag_bits(config)),
+        "ifm_col":   unsigned(tag_bits(config)),
+        "active":    1,    # takes part in passes
+        "top":       1,    # psum_out goes to the column's psum lane (else to the PE above)
+        "bottom":    1,    # psum_in comes from the psum lane (else from the PE below)
+        "base":      range(config.psum_lane),   # lane address of this PE's chain
+    })
+
+
+def array_cfg_layout(config):
+    return data.StructLayout({
+        "kind": CfgKind,
+        "y":    range(config.rows),
+        "x":    range(config.cols),
+        "id":   unsigned(tag_bits(config)),
+        "pe":   pe_role_layout(config),
+    })
+
+
+def array_job_layout(config):
+    """One pass: the PE job (without ``psum_en``) and whether bottoms add lane psums."""
+    fields = {name: f.shape for name, f in pe_cfg_layout(config) if name != "psum_en"}
+    fields["acc"] = 1
+    return data.StructLayout(fields)
+
+
+def packet_layout(config, shape):
+    return data.StructLayout({
+        "row":  unsigned(tag_bits(config)),
+        "col":  unsigned(tag_bits(config)),
+        "data": beat_layout(shape, config.beat),
+    })
+
+
+def _round_robin(m, name, requests, last):
+    """Grant the first requester after ``last`` (a register the caller updates)."""
+    n = len(requests)
+    grant = Signal(range(max(n, 2)), name=f"{name}_grant")
+    any_ = Signal(name=f"{name}_any")
+    with m.Switch(last):
+        for p in range(n):
+            with m.Case(p):
+                # Later assignments win, so the nearest requester after `p` is granted.
+                for off in reversed(range(1, n + 1)):
+                    i = (p + off) % n
+                    with m.If(requests[i]):
+                        m.d.comb += [grant.eq(i), any_.eq(1)]
+    return grant, any_
+
+
+class PEArray(wiring.Component):
+    """``rows x cols`` row-stationary PEs with their networks and psum lanes.
+
+    Configuration (written through ``cfg`` once per layer) gives every array row its
+    filter-bus and ifmap-bus row IDs and every PE its column IDs, its role in a psum chain
+    (``top``, ``bottom``) and its chain's base address in the column's psum lane. A pass,
+    started by ``start`` with ``job`` held, runs the PE job on every active PE: filters and
+    input rows arrive as tagged packets on ``filt`` and ``ifm`` and are multicast to the
+    PEs whose IDs match; partial sums flow up each chain, bottoms adding the lane's psums
+    when ``job.acc`` is set, and tops write their outputs back to the lane at the chain's
+    base, ``F * p`` values in ``[f][k]`` order. ``done`` pulses when every active PE has
+    finished. Between passes, ``rd_col``/``rd_addr`` read a lane (data on ``rd_data`` one
+    cycle later).
+
+    Members
+    -------
+    cfg : In(stream.Signature(array_cfg_layout(config)))
+    job : In(array_job_layout(config))
+    start : In(1)
+    busy, done : Out(1)
+    filt, ifm : In(stream.Signature(packet_layout(...)))
+    rd_col, rd_addr : In(...)
+    rd_data : Out(acc)
+    macs, gated, pe_busy, lane_reads, lane_writes, psum_hops, filt_beats, ifm_beats :
+        Out(counter_width) — counts since reset.
+    """
+
+    def __init__(self, *, config):
+        self._config = c = config
+        self._act = signed(c.act_width) if c.act_signed else unsigned(c.act_width)
+        self._wgt = signed(c.wgt_width) if c.wgt_signed else unsigned(c.wgt_width)
+        self._acc = signed(c.acc_bits) if c.acc_signed else unsigned(c.acc_bits)
+        counters = ("macs", "gated", "pe_busy", "lane_reads", "lane_writes", "psum_hops",
+                    "filt_beats", "ifm_beats")
+        super().__init__({
+            "cfg":     In(stream.Signature(array_cfg_layout(c))),
+            "job":     In(array_job_layout(c)),
+            "start":   In(1),
+            "busy":    Out(1),
+            "done":    Out(1),
+            "filt":    In(stream.Signature(packet_layout(c, self._wgt))),
+            "ifm":     In(stream.Signature(packet_layout(c, self._act))),
+            "rd_col":  In(range(c.cols)),
+            "rd_addr": In(range(c.psum_lane)),
+            "rd_data": Out(self._acc),
+            **{name: Out(c.counter_width) for name in counters},
+        })
+
+    def elaborate(self, platform):
+        c = self._config
+        R, C = c.rows, c.cols
+        m = Module()
+
+        # -- configuration registers -------------------------------------------------------
+        filt_row = [Signal(tag_bits(c), name=f"filt_row_{y}") for y in range(R)]
+        ifm_row = [Signal(tag_bits(c), name=f"ifm_row_{y}") for y in range(R)]
+        role = [[Signal(pe_role_layout(c), name=f"role_{y}_{x}") for x in range(C)]
+                for y in range(R)]
+        busy = Signal()
+        m.d.comb += [self.busy.eq(busy), self.cfg.ready.eq(~busy)]
+        with m.If(self.cfg.valid & self.cfg.ready):
+            p = self.cfg.payload
+            with m.Switch(p.kind):
+                with m.Case(CfgKind.FILT_ROW):
+                    for y in range(R):
+                        with m.If(p.y == y):
+                            m.d.sync += filt_row[y].eq(p.id)
+                with m.Case(CfgKind.IFM_ROW):
+                    for y in range(R):
+                        with m.If(p.y == y):
+                            m.d.sync += ifm_row[y].eq(p.id)
+                with m.Case(CfgKind.PE):
+                    for y in range(R):
+                        for x in range(C):
+                            with m.If((p.y == y) & (p.x == x)):
+                                m.d.sync += role[y][x].eq(p.pe)
+
+        # -- networks ----------------------------------------------------------------------
+        m.submodules.filt_bus = fbus = MulticastBus(
+            rows=R, cols=C, row_bits=tag_bits(c), col_bits=tag_bits(c),
+            payload=beat_layout(self._wgt, c.beat))
+        m.submodules.ifm_bus = ibus = MulticastBus(
+            rows=R, cols=C, row_bits=tag_bits(c), col_bits=tag_bits(c),
+            payload=beat_layout(self._act, c.beat))
+        wiring.connect(m, wiring.flipped(self.filt), fbus.i)
+        wiring.connect(m, wiring.flipped(self.ifm), ibus.i)
+        for y in range(R):
+            m.d.comb += [fbus.row_id[y].eq(filt_row[y]), ibus.row_id[y].eq(ifm_row[y])]
+            for x in range(C):
+                m.d.comb += [fbus.col_id[y][x].eq(role[y][x].filt_col),
+                             ibus.col_id[y][x].eq(role[y][x].ifm_col),
+                             fbus.en[y][x].eq(role[y][x].active),
+                             ibus.en[y][x].eq(role[y][x].active)]
+
+        # -- PEs -----------------------------------------------------------------------------
+        job = Signal(array_job_layout(c))     # the running pass
+        fp = Signal(range(c.max_f * c.psum_spad + 1))   # psums per chain per pass
+        pes = [[None] * C for _ in range(R)]
+        pe_busy = []
+        for y in range(R):
+            for x in range(C):
+                pe = pes[y][x] = PE1D(config=c)
+                m.submodules[f"pe_{y}_{x}"] = pe
+                fser = BeatSerializer(shape=self._wgt, beat=c.beat)
+                iser = BeatSerializer(shape=self._act, beat=c.beat)
+                m.submodules[f"fser_{y}_{x}"] = fser
+                m.submodules[f"iser_{y}_{x}"] = iser
+                wiring.connect(m, fbus.o[y][x], fser.i)
+                wiring.connect(m, ibus.o[y][x], iser.i)
+                wiring.connect(m, fser.o, pe.wgt)
+                wiring.connect(m, iser.o, pe.act)
+                r = role[y][x]
+                # PEs sample their job on the start cycle, straight from the input.
+                for name, _ in pe_cfg_layout(c):
+                    if name != "psum_en":
+                        m.d.comb += getattr(pe.cfg, name).eq(getattr(self.job, name))
+                m.d.comb += [
+                    pe.cfg.psum_en.eq(~r.bottom | self.job.acc),
+                    pe.start.eq(self.start & ~busy & r.active),
+                ]
+                pe_busy.append(pe.busy)
+
+        # -- psum chains and lanes ---------------------------------------------------------
+        hops, lane_reads, lane_writes = [], [], []
+        rd_col_q = Signal.like(self.rd_col)
+        m.d.sync += rd_col_q.eq(self.rd_col)
+        for x in range(C):
+            lane = memory.Memory(shape=self._acc, depth=c.psum_lane, init=[])
+            m.submodules[f"lane_{x}"] = lane
+            wr = lane.write_port()
+            rd = lane.read_port()
+            col = [pes[y][x] for y in range(R)]
+            roles = [role[y][x] for y in range(R)]
+
+            # Up the chain: PE y takes psum_in from PE y + 1 unless it is a bottom.
+            for y in range(R - 1):
+                below, here = col[y + 1], col[y]
+                link = ~roles[y + 1].top
+                with m.If(link):
+                    m.d.comb += [
+                        here.psum_in.valid.eq(below.psum_out.valid),
+                        here.psum_in.payload.eq(below.psum_out.payload),
+                        below.psum_out.ready.eq(here.psum_in.ready),
+                    ]
+                hops.append(link & below.psum_out.valid & below.psum_out.ready)
+
+            # Tops write to the lane, one per cycle, round robin.
+            wptr = [Signal(range(c.psum_lane), name=f"wptr_{y}_{x}") for y in range(R)]
+            wlast = Signal(range(max(R, 2)), name=f"wlast_{x}")
+            wreq = [roles[y].top & col[y].psum_out.valid for y in range(R)]
+            wsel, wany = _round_robin(m, f"w{x}", wreq, wlast)
+            with m.Switch(wsel):
+                for y in range(R):
+                    with m.Case(y):
+                        m.d.comb += [
+                            wr.addr.eq(wptr[y]),
+                            wr.data.eq(col[y].psum_out.payload),
+                        ]
+                        with m.If(wany):
+                            m.d.comb += [wr.en.eq(1), col[y].psum_out.ready.eq(1)]
+                            m.d.sync += [wptr[y].eq(wptr[y] + 1), wlast.eq(y)]
+            lane_writes.append(wany)
+
+            # Bottoms read the lane (when accumulating) into a one-entry buffer each.
+            rptr = [Signal(range(c.psum_lane), name=f"rptr_{y}_{x}") for y in range(R)]
+            rleft = [Signal.like(fp, name=f"rleft_{y}_{x}") for y in range(R)]
+            held = [Signal(name=f"held_{y}_{x}") for y in range(R)]
+            inflight = [Signal(name=f"inflight_{y}_{x}") for y in range(R)]
+            hold = [Signal(self._acc, name=f"hold_{y}_{x}") for y in range(R)]
+            rlast = Signal(range(max(R, 2)), name=f"rlast_{x}")
+            rreq = [busy & roles[y].bottom & job.acc & ~held[y] & ~inflight[y] & (rleft[y] != 0)
+                    for y in range(R)]
+            rsel, rany = _round_robin(m, f"r{x}", rreq, rlast)
+            rsel_q = Signal.like(rsel, name=f"rsel_q_{x}")
+            m.d.sync += rsel_q.eq(rsel)
+            m.d.comb += rd.addr.eq(Mux(busy, 0, self.rd_addr))
+            with m.Switch(rsel):
+                for y in range(R):
+                    with m.Case(y):
+                        with m.If(rany):
+                            m.d.comb += rd.addr.eq(rptr[y])
+                            m.d.sync += [rptr[y].eq(rptr[y] + 1), rleft[y].eq(rleft[y] - 1),
+                                         inflight[y].eq(1), rlast.eq(y)]
+            lane_reads.append(rany)
+            for y in range(R):
+                pe = col[y]
+                with m.If(inflight[y] & (rsel_q == y)):
+                    m.d.sync += [inflight[y].eq(0), held[y].eq(1), hold[y].eq(rd.data)]
+                with m.If(roles[y].bottom):
+                    m.d.comb += [pe.psum_in.valid.eq(held[y]), pe.psum_in.payload.eq(hold[y])]
+                    with m.If(pe.psum_in.valid & pe.psum_in.ready):
+                        m.d.sync += held[y].eq(0)
+            with m.If(rd_col_q == x):
+                m.d.comb += self.rd_data.eq(rd.data)
+
+            # Pass start: chain pointers from the configured bases.
+            with m.If(self.start & ~busy):
+                for y in range(R):
+                    m.d.sync += [wptr[y].eq(roles[y].base), rptr[y].eq(roles[y].base),
+                                 rleft[y].eq(Mux(roles[y].bottom & self.job.acc,
+                                                 self.job.f * self.job.p, 0)),
+                                 held[y].eq(0), inflight[y].eq(0)]
+
+        # -- pass control and counters --------------------------------------------------------
+        any_busy = Cat(*pe_busy).any()
+        started = Signal()
+        with m.If(self.start & ~busy):
+            m.d.sync += [busy.eq(1), started.eq(0), job.eq(self.job),
+                         fp.eq(self.job.f * self.job.p)]
+        with m.Elif(busy):
+            m.d.sync += started.eq(1)
+            with m.If(started & ~any_busy):
+                m.d.sync += busy.eq(0)
+        m.d.sync += self.done.eq(busy & started & ~any_busy)
+
+        def popcount(bits):
+            return sum((b.as_unsigned() for b in bits), start=0) if bits else 0
+
+        flat = [pes[y][x] for y in range(R) for x in range(C)]
+        m.d.sync += [
+            self.macs.eq(self.macs + popcount([pe.fire for pe in flat])),
+            self.gated.eq(self.gated + popcount([pe.skip for pe in flat])),
+            self.pe_busy.eq(self.pe_busy + popcount(pe_busy)),
+            self.lane_reads.eq(self.lane_reads + popcount(lane_reads)),
+            self.lane_writes.eq(self.lane_writes + popcount(lane_writes)),
+            self.psum_hops.eq(self.psum_hops + popcount(hops)),
+            self.filt_beats.eq(self.filt_beats + (self.filt.valid & self.filt.ready)),
+            self.ifm_beats.eq(self.ifm_beats + (self.ifm.valid & self.ifm.ready)),
+        ]
+        return m
