@@ -99,7 +99,8 @@ class PEArray(wiring.Component):
     start : In(1)
     busy, done : Out(1)
     filt, ifm : In(stream.Signature(packet_layout(...)))
-    rd_col, rd_addr : In(...)
+    rd_col, rd_addr, rd_en : In(...)
+        Lane readout between passes; ``rd_data`` holds while ``rd_en`` is low.
     rd_data : Out(acc)
     macs, gated, pe_busy, lane_reads, lane_writes, psum_hops, filt_beats, ifm_beats :
         Out(counter_width) — counts since reset.
@@ -122,6 +123,7 @@ class PEArray(wiring.Component):
             "ifm":     In(stream.Signature(packet_layout(c, self._act))),
             "rd_col":  In(range(c.cols)),
             "rd_addr": In(range(c.psum_lane)),
+            "rd_en":   In(1),
             "rd_data": Out(self._acc),
             **{name: Out(c.counter_width) for name in counters},
         })
@@ -253,7 +255,8 @@ class PEArray(wiring.Component):
             rsel, rany = _round_robin(m, f"r{x}", rreq, rlast)
             rsel_q = Signal.like(rsel, name=f"rsel_q_{x}")
             m.d.sync += rsel_q.eq(rsel)
-            m.d.comb += rd.addr.eq(Mux(busy, 0, self.rd_addr))
+            # Between passes the lanes belong to the readout, which may hold their data.
+            m.d.comb += [rd.addr.eq(Mux(busy, 0, self.rd_addr)), rd.en.eq(busy | self.rd_en)]
             with m.Switch(rsel):
                 for y in range(R):
                     with m.Case(y):

@@ -86,6 +86,7 @@ def run_layer(cfg, layer, x, w, *, rng, idle=0.0):
                 for f in range(layer.f):
                     for kk in range(p):
                         m_ = (ff * mapping.t + ch.g) * p + kk
+                        ctx.set(dut.rd_en, 1)
                         ctx.set(dut.rd_col, ch.x)
                         ctx.set(dut.rd_addr, base + f * p + kk)
                         await ctx.tick()
