@@ -1,0 +1,443 @@
+"""The row-stationary accelerator: PE array, global buffer and the controller that runs a
+whole CONV layer from run-time registers (BRIEF.md section 3, docs/array.md).
+
+The host (``gen.driver``) writes the layer and mapping registers and the biases through
+``cfg``, loads the input tensor through ``act_in`` into the global buffer, pulses
+``start``, streams each pass's filter weights on ``wgt_in`` (as Eyeriss streams filters
+from DRAM) and collects results on ``out``. The loops run here: per strip of output rows
+the controller programs the array's multicast IDs and chain roles; per pass it tags the
+weights for the filter bus and builds the ifmap packets from the buffer, inserting the
+zero padding; after a strip's last channel fold it reads the psum lanes, adds the biases,
+applies ReLU, arithmetic shift and saturation (or passes accumulators through) and packs
+the results into ``out`` beats.
+"""
+
+from amaranth import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .array import CfgKind, PEArray
+
+__all__ = ["Accelerator", "REGISTERS", "BIAS_PTR", "BIAS_DATA", "out_layout", "glb_depth"]
+
+# Run-time registers, in address order. Products of layer and mapping values are computed
+# by the host mapper, as Eyeriss's configuration is, so the controller needs no multiplier.
+REGISTERS = (
+    # layer
+    "n", "e_out", "f", "m", "r", "s", "u", "pad", "h",
+    # mapping
+    "e", "segments", "sets_v", "sets_h", "set_cols", "t", "p", "q", "ffolds", "cfolds",
+    # products
+    "nbi", "row_last_n", "nbw", "pqs_last", "wq", "hwq", "nplane", "padq", "pwq", "eu",
+    "euwq", "scu", "fp", "segfp", "tp", "shp", "hl_full", "hl_layer",
+    # output stage
+    "requant", "relu", "shift",
+)
+BIAS_PTR = len(REGISTERS)          # set the bias write pointer
+BIAS_DATA = len(REGISTERS) + 1     # write a bias, then advance the pointer
+
+
+def out_layout(config):
+    """Output beat: up to ``beat`` accumulator-wide values, the first ``n`` valid."""
+    acc = signed(config.acc_bits) if config.acc_signed else unsigned(config.acc_bits)
+    return data.StructLayout({"data": data.ArrayLayout(acc, config.beat),
+                              "n": range(1, config.beat + 1)})
+
+
+def glb_depth(config):
+    """Input values the global buffer holds."""
+    return config.glb_kib * 1024 * 8 // config.act_width
+
+
+class Accelerator(wiring.Component):
+    """Row-stationary CONV accelerator generated for ``config``.
+
+    Members
+    -------
+    cfg : In(stream.Signature({"addr", "data"}))
+        Register writes (``REGISTERS`` order; ``BIAS_PTR``/``BIAS_DATA`` for biases),
+        accepted while idle.
+    act_in : In(stream.Signature(ArrayLayout(act, beat)))
+        Input tensor for the global buffer, written from address 0 after each ``done``
+        (or reset), one value per cycle, while idle.
+    wgt_in : In(stream.Signature(ArrayLayout(wgt, beat)))
+        Each pass's filter weights, ``nbw`` beats for every (filter group, filter row).
+    out : Out(stream.Signature(out_layout(config)))
+    start : In(1)
+    busy, done : Out(1)
+    cycles, macs, gated, pe_busy, lane_reads, lane_writes, psum_hops, glb_reads,
+    glb_writes, words_in, words_out : Out(counter_width)
+        Counts since reset (``cycles`` counts busy cycles).
+    """
+
+    COUNTERS = ("cycles", "macs", "gated", "pe_busy", "lane_reads", "lane_writes",
+                "psum_hops", "glb_reads", "glb_writes", "words_in", "words_out")
+
+    def __init__(self, *, config):
+        self._config = c = config
+        self._act = signed(c.act_width) if c.act_signed else unsigned(c.act_width)
+        self._wgt = signed(c.wgt_width) if c.wgt_signed else unsigned(c.wgt_width)
+        self._acc = signed(c.acc_bits) if c.acc_signed else unsigned(c.acc_bits)
+        super().__init__({
+            "cfg":    In(stream.Signature(data.StructLayout({
+                          "addr": range(BIAS_DATA + 1),
+                          "data": signed(max(33, c.acc_bits))}))),
+            "act_in": In(stream.Signature(data.ArrayLayout(self._act, c.beat))),
+            "wgt_in": In(stream.Signature(data.ArrayLayout(self._wgt, c.beat))),
+            "out":    Out(stream.Signature(out_layout(c))),
+            "start":  In(1),
+            "busy":   Out(1),
+            "done":   Out(1),
+            **{name: Out(c.counter_width) for name in self.COUNTERS},
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        c = self._config
+        B = c.beat
+        m = Module()
+        m.submodules.array = arr = PEArray(config=c)
+        busy = Signal()
+        m.d.comb += self.busy.eq(busy)
+
+        # -- registers and biases ----------------------------------------------------------
+        reg = {name: Signal(32, name=f"reg_{name}") for name in REGISTERS}
+        m.submodules.bias = bias = memory.Memory(shape=self._acc, depth=c.max_m, init=[])
+        bias_w, bias_r = bias.write_port(), bias.read_port()
+        bias_ptr = Signal(range(c.max_m + 1))
+        m.d.comb += self.cfg.ready.eq(~busy)
+        with m.If(self.cfg.valid & self.cfg.ready):
+            with m.Switch(self.cfg.payload.addr):
+                for i, name in enumerate(REGISTERS):
+                    with m.Case(i):
+                        m.d.sync += reg[name].eq(self.cfg.payload.data)
+                with m.Case(BIAS_PTR):
+                    m.d.sync += bias_ptr.eq(self.cfg.payload.data)
+                with m.Case(BIAS_DATA):
+                    m.d.comb += [bias_w.en.eq(1), bias_w.addr.eq(bias_ptr),
+                                 bias_w.data.eq(self.cfg.payload.data)]
+                    m.d.sync += bias_ptr.eq(bias_ptr + 1)
+
+        # -- global buffer, loaded one value per cycle while idle -------------------------------
+        depth = glb_depth(c)
+        m.submodules.glb = glb = memory.Memory(shape=self._act, depth=depth, init=[])
+        glb_w, glb_r = glb.write_port(), glb.read_port()
+        load_ptr = Signal(range(depth + 1))
+        load_idx = Signal(range(B))
+        load = self.act_in.valid & ~busy
+        m.d.comb += [
+            glb_w.addr.eq(load_ptr),
+            glb_w.data.eq(self.act_in.payload[load_idx]),
+            glb_w.en.eq(load),
+            self.act_in.ready.eq(~busy & (load_idx == B - 1)),
+        ]
+        with m.If(load):
+            m.d.sync += [load_ptr.eq(load_ptr + 1),
+                         load_idx.eq(Mux(load_idx == B - 1, 0, load_idx + 1))]
+
+        # -- loop state ----------------------------------------------------------------------
+        ni, e0, e0u, ff, cf = (Signal(32, name=n) for n in ("ni", "e0", "e0u", "ff", "cf"))
+        plane_n = Signal(32)        # glb address of batch ni's first channel fold
+        plane = Signal(32)          # glb address of (ni, cf)
+        e0wq = Signal(32)           # e0 * U * W * q
+        ffm = Signal(32)            # ff * t * p: first filter of the filter fold
+        left = reg["e_out"] - e0
+        rows_in_strip = Mux(left < reg["e"], left, reg["e"])
+
+        # -- strip configuration walk over the array: counters instead of division ------------
+        cy, cx = Signal(range(c.rows)), Signal(range(c.cols))
+        cstep = Signal(2)           # 0: filter row ID, 1: ifmap row ID, 2: PEs of row cy
+        y_rr, y_sg, y_v, y_vr, y_g, y_ee, y_eeu, y_slot = (
+            Signal(32, name=f"y_{n}") for n in ("rr", "sg", "v", "vr", "g", "ee", "eeu",
+                                                 "slot"))
+        x_j, x_h, x_ju = (Signal(32, name=f"x_{n}") for n in ("j", "h", "ju"))
+        active = ((y_v < reg["sets_v"]) & (x_h < reg["sets_h"]) & (y_g + x_h < reg["t"])
+                  & (y_ee + x_j < rows_in_strip))
+        cw = arr.cfg.payload
+        m.d.comb += [
+            cw.y.eq(cy), cw.x.eq(cx),
+            cw.id.eq(Mux(cstep == 0, y_vr + y_rr, 0)),
+            cw.kind.eq(Mux(cstep == 0, CfgKind.FILT_ROW,
+                           Mux(cstep == 1, CfgKind.IFM_ROW, CfgKind.PE))),
+            cw.pe.filt_col.eq(x_h),
+            cw.pe.ifm_col.eq(y_eeu + x_ju + y_rr),
+            cw.pe.active.eq(active),
+            cw.pe.top.eq(y_rr == 0),
+            cw.pe.bottom.eq(y_rr == reg["r"] - 1),
+            cw.pe.base.eq(y_slot),
+        ]
+
+        # -- filter tagger: wgt_in beats become filter-bus packets ----------------------------
+        w_run = Signal()
+        wb, w_rr, w_h, w_g, w_vr = (Signal(32, name=f"w_{n}") for n in ("b", "rr", "h", "g",
+                                                                          "vr"))
+        m.d.comb += [
+            arr.filt.valid.eq(w_run & self.wgt_in.valid),
+            self.wgt_in.ready.eq(w_run & arr.filt.ready),
+            arr.filt.payload.row.eq(w_vr + w_rr),
+            arr.filt.payload.col.eq(w_h),
+            arr.filt.payload.data.data.eq(self.wgt_in.payload),
+            arr.filt.payload.data.n.eq(Mux(wb == reg["nbw"] - 1, reg["pqs_last"], B)),
+        ]
+        with m.If(arr.filt.valid & arr.filt.ready):
+            # Beat-major; within a beat the groups g = v * sets_h + h < t, rows rr fastest.
+            with m.If(w_rr != reg["r"] - 1):
+                m.d.sync += w_rr.eq(w_rr + 1)
+            with m.Else():
+                m.d.sync += w_rr.eq(0)
+                with m.If(w_g != reg["t"] - 1):
+                    m.d.sync += w_g.eq(w_g + 1)
+                    with m.If(w_h != reg["sets_h"] - 1):
+                        m.d.sync += w_h.eq(w_h + 1)
+                    with m.Else():
+                        m.d.sync += [w_h.eq(0), w_vr.eq(w_vr + reg["r"])]
+                with m.Else():
+                    m.d.sync += [w_g.eq(0), w_h.eq(0), w_vr.eq(0), wb.eq(wb + 1)]
+                    with m.If(wb == reg["nbw"] - 1):
+                        m.d.sync += [wb.eq(0), w_run.eq(0)]
+
+        # -- ifmap generator: rows of the strip from the buffer, zero padding inserted --------
+        i_run = Signal()
+        ib = Signal(32)                 # beat of the row stream
+        ibase = Signal(32)              # ib * beat
+        ihl = Signal(32)                # row within the strip
+        ihm = Signal(32)                # ihl mod U: the row is needed when < R
+        irow = Signal(signed(34))       # input row of ihl (negative in the top padding)
+        iaddr = Signal(signed(34))      # glb address of column -P of row irow
+        ij = Signal(range(B))
+        i_pend = Signal()
+        packet = Signal(data.ArrayLayout(self._act, B))
+        pk_n = Signal(range(B + 1))
+        s1_valid, s1_zero, s1_j = Signal(), Signal(), Signal(range(B))
+        last_hl = Mux(reg["hl_layer"] - e0u < reg["hl_full"], reg["hl_layer"] - e0u,
+                      reg["hl_full"])
+        irow0 = Cat(e0u, C(0, 1)).as_signed() - reg["pad"]
+        iaddr0 = Cat((plane + e0wq)[:32], C(0, 1)).as_signed() - reg["pwq"]
+        vidx = ibase + ij
+        beat_n = Mux(ib == reg["nbi"] - 1, reg["row_last_n"], B)
+        needed = ihm < reg["r"]
+        gen = i_run & ~i_pend & needed
+        in_bounds = ((vidx >= reg["padq"]) & (vidx < reg["padq"] + reg["wq"])
+                     & (irow >= 0) & (irow < reg["h"]))
+        m.d.comb += [glb_r.addr.eq(iaddr + vidx - reg["padq"]), glb_r.en.eq(gen & in_bounds)]
+        m.d.sync += [s1_valid.eq(gen), s1_zero.eq(~in_bounds), s1_j.eq(ij)]
+        with m.If(s1_valid):
+            with m.Switch(s1_j):
+                for jj in range(B):
+                    with m.Case(jj):
+                        m.d.sync += packet[jj].eq(Mux(s1_zero, 0, glb_r.data))
+        with m.If(gen):
+            with m.If(ij == beat_n - 1):
+                m.d.sync += [ij.eq(0), i_pend.eq(1), pk_n.eq(beat_n)]
+            with m.Else():
+                m.d.sync += ij.eq(ij + 1)
+        m.d.comb += [
+            arr.ifm.valid.eq(i_pend & ~s1_valid),
+            arr.ifm.payload.row.eq(0),
+            arr.ifm.payload.col.eq(ihl),
+            arr.ifm.payload.data.data.eq(packet),
+            arr.ifm.payload.data.n.eq(pk_n),
+        ]
+        next_row = (arr.ifm.valid & arr.ifm.ready) | (i_run & ~i_pend & ~needed)
+        with m.If(arr.ifm.valid & arr.ifm.ready):
+            m.d.sync += i_pend.eq(0)
+        with m.If(next_row):
+            with m.If(ihl >= last_hl):
+                m.d.sync += [ihl.eq(0), ihm.eq(0), irow.eq(irow0), iaddr.eq(iaddr0),
+                             ib.eq(ib + 1), ibase.eq(ibase + B)]
+                with m.If(ib == reg["nbi"] - 1):
+                    m.d.sync += i_run.eq(0)
+            with m.Else():
+                m.d.sync += [ihl.eq(ihl + 1), irow.eq(irow + 1), iaddr.eq(iaddr + reg["wq"]),
+                             ihm.eq(Mux(ihm == reg["u"] - 1, 0, ihm + 1))]
+
+        # -- readout: lanes -> bias, ReLU, shift, saturation -> out beats ------------------------
+        r_v, r_h, r_sg, r_j, r_x, r_xh, r_slot, r_vslot, r_vgp, r_hp, r_ee, r_idx, r_k = (
+            Signal(32, name=f"r_{n}") for n in ("v", "h", "sg", "j", "x", "xh", "slot",
+                                                 "vslot", "vgp", "hp", "ee", "idx", "k"))
+        r_m = ffm + r_vgp + r_hp + r_k
+        chain_ok = (r_vgp + r_hp < reg["tp"]) & (r_ee < rows_in_strip)   # g < t
+        out_full = Signal()
+        out_cnt = Signal(range(B + 1))
+        out_buf = Signal(data.ArrayLayout(self._acc, B))
+        b_valid, b_m_ok = Signal(), Signal()
+        stall = out_full
+        m.d.comb += [
+            self.out.valid.eq(out_full),
+            self.out.payload.data.eq(out_buf),
+            self.out.payload.n.eq(out_cnt),
+            arr.rd_col.eq(r_x),
+            arr.rd_addr.eq(r_slot + r_idx),
+            arr.rd_en.eq(~stall),
+            bias_r.addr.eq(r_m),
+            bias_r.en.eq(~stall),
+        ]
+        wide = signed(c.acc_bits + 2)
+        total = Signal(wide)
+        m.d.comb += total.eq(arr.rd_data + bias_r.data)
+        relu = Signal(wide)
+        m.d.comb += relu.eq(Mux(reg["relu"][0] & (total < 0), 0, total))
+        shifted = Signal(wide)
+        m.d.comb += shifted.eq(relu >> reg["shift"][:7])
+        lo, hi = -(1 << (c.out_width - 1)), (1 << (c.out_width - 1)) - 1
+        sat = Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted))
+        result = Mux(reg["requant"][0], sat, relu)
+        with m.If(b_valid & ~stall & b_m_ok):
+            with m.Switch(out_cnt):
+                for jj in range(B):
+                    with m.Case(jj):
+                        m.d.sync += out_buf[jj].eq(result)
+            m.d.sync += out_cnt.eq(out_cnt + 1)
+            with m.If(out_cnt == B - 1):
+                m.d.sync += out_full.eq(1)
+        with m.If(self.out.valid & self.out.ready):
+            m.d.sync += [out_full.eq(0), out_cnt.eq(0)]
+
+        # -- main sequencer ------------------------------------------------------------------
+        arr_done = Signal()
+        with m.If(arr.done):
+            m.d.sync += arr_done.eq(1)
+        m.d.comb += [
+            arr.job.s.eq(reg["s"]), arr.job.f.eq(reg["f"]), arr.job.u.eq(reg["u"]),
+            arr.job.p.eq(reg["p"]), arr.job.q.eq(reg["q"]), arr.job.acc.eq(cf != 0),
+        ]
+        m.d.sync += self.done.eq(0)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [busy.eq(1), ni.eq(0), e0.eq(0), e0u.eq(0), e0wq.eq(0),
+                                 ff.eq(0), ffm.eq(0), cf.eq(0), plane.eq(0), plane_n.eq(0),
+                                 out_cnt.eq(0), out_full.eq(0)]
+                    m.next = "STRIP"
+            with m.State("STRIP"):
+                m.d.sync += [cy.eq(0), cx.eq(0), cstep.eq(0),
+                             y_rr.eq(0), y_sg.eq(0), y_v.eq(0), y_vr.eq(0), y_g.eq(0),
+                             y_ee.eq(0), y_eeu.eq(0), y_slot.eq(0),
+                             x_j.eq(0), x_h.eq(0), x_ju.eq(0)]
+                m.next = "CONFIG"
+            with m.State("CONFIG"):
+                m.d.comb += arr.cfg.valid.eq(1)
+                with m.If(arr.cfg.ready):
+                    with m.If(cstep != 2):
+                        m.d.sync += cstep.eq(cstep + 1)
+                    with m.Elif(cx != c.cols - 1):
+                        m.d.sync += cx.eq(cx + 1)
+                        with m.If(x_j == reg["set_cols"] - 1):
+                            m.d.sync += [x_j.eq(0), x_ju.eq(0), x_h.eq(x_h + 1)]
+                        with m.Else():
+                            m.d.sync += [x_j.eq(x_j + 1), x_ju.eq(x_ju + reg["u"])]
+                    with m.Else():
+                        m.d.sync += [cx.eq(0), cstep.eq(0), x_j.eq(0), x_ju.eq(0), x_h.eq(0)]
+                        # Next array row: rr, then segment, then vertical copy.
+                        with m.If(y_rr != reg["r"] - 1):
+                            m.d.sync += y_rr.eq(y_rr + 1)
+                        with m.Else():
+                            m.d.sync += [y_rr.eq(0), y_slot.eq(y_slot + reg["fp"])]
+                            with m.If(y_sg != reg["segments"] - 1):
+                                m.d.sync += [y_sg.eq(y_sg + 1),
+                                             y_ee.eq(y_ee + reg["set_cols"]),
+                                             y_eeu.eq(y_eeu + reg["scu"])]
+                            with m.Else():
+                                m.d.sync += [y_sg.eq(0), y_ee.eq(0), y_eeu.eq(0),
+                                             y_v.eq(y_v + 1), y_vr.eq(y_vr + reg["r"]),
+                                             y_g.eq(y_g + reg["sets_h"])]
+                        with m.If(cy != c.rows - 1):
+                            m.d.sync += cy.eq(cy + 1)
+                        with m.Else():
+                            m.next = "PASS"
+            with m.State("PASS"):
+                m.d.comb += arr.start.eq(1)
+                m.d.sync += [
+                    arr_done.eq(0), w_run.eq(1), wb.eq(0), w_rr.eq(0), w_h.eq(0), w_g.eq(0),
+                    w_vr.eq(0), i_run.eq(1), ib.eq(0), ibase.eq(0), ihl.eq(0), ihm.eq(0),
+                    irow.eq(irow0), iaddr.eq(iaddr0), ij.eq(0), i_pend.eq(0),
+                ]
+                m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(arr_done & ~w_run & ~i_run):
+                    with m.If(cf != reg["cfolds"] - 1):
+                        m.d.sync += [cf.eq(cf + 1), plane.eq(plane + reg["hwq"])]
+                        m.next = "PASS"
+                    with m.Else():
+                        m.d.sync += [
+                            r_v.eq(0), r_h.eq(0), r_sg.eq(0), r_j.eq(0), r_x.eq(0),
+                            r_xh.eq(0), r_slot.eq(0), r_vslot.eq(0), r_vgp.eq(0),
+                            r_hp.eq(0), r_ee.eq(0), r_idx.eq(0), r_k.eq(0),
+                        ]
+                        m.next = "READ"
+            with m.State("READ"):
+                # Stage A issues lane and bias reads; stage B, a cycle later, packs. While
+                # the output beat waits, both stages hold (the reads are disabled).
+                with m.If(~stall):
+                    m.d.sync += [b_valid.eq(chain_ok), b_m_ok.eq(r_m < reg["m"])]
+                    last_value = ~chain_ok | (r_idx == reg["fp"] - 1)
+                    with m.If(~last_value):
+                        m.d.sync += [r_idx.eq(r_idx + 1),
+                                     r_k.eq(Mux(r_k == reg["p"] - 1, 0, r_k + 1))]
+                    with m.Else():
+                        m.d.sync += [r_idx.eq(0), r_k.eq(0)]
+                        # Next chain: j, then segment, then h, then v.
+                        with m.If(r_j != reg["set_cols"] - 1):
+                            m.d.sync += [r_j.eq(r_j + 1), r_x.eq(r_x + 1), r_ee.eq(r_ee + 1)]
+                        with m.Elif(r_sg != reg["segments"] - 1):
+                            m.d.sync += [r_j.eq(0), r_x.eq(r_xh), r_sg.eq(r_sg + 1),
+                                         r_slot.eq(r_slot + reg["fp"]),
+                                         r_ee.eq(r_ee + 1)]
+                        with m.Elif(r_h != reg["sets_h"] - 1):
+                            m.d.sync += [r_j.eq(0), r_sg.eq(0), r_ee.eq(0), r_h.eq(r_h + 1),
+                                         r_xh.eq(r_xh + reg["set_cols"]),
+                                         r_x.eq(r_xh + reg["set_cols"]),
+                                         r_slot.eq(r_vslot), r_hp.eq(r_hp + reg["p"])]
+                        with m.Elif(r_v != reg["sets_v"] - 1):
+                            m.d.sync += [r_j.eq(0), r_sg.eq(0), r_ee.eq(0), r_h.eq(0),
+                                         r_xh.eq(0), r_x.eq(0), r_hp.eq(0), r_v.eq(r_v + 1),
+                                         r_vslot.eq(r_vslot + reg["segfp"]),
+                                         r_slot.eq(r_vslot + reg["segfp"]),
+                                         r_vgp.eq(r_vgp + reg["shp"])]
+                        with m.Else():
+                            m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(~stall):
+                    m.d.sync += b_valid.eq(0)
+                with m.If(~b_valid & ~out_full):
+                    with m.If(out_cnt != 0):
+                        m.d.sync += out_full.eq(1)
+                    with m.Else():
+                        m.next = "NEXT"
+            with m.State("NEXT"):
+                m.d.sync += [cf.eq(0), plane.eq(plane_n)]
+                with m.If(ff != reg["ffolds"] - 1):
+                    m.d.sync += [ff.eq(ff + 1), ffm.eq(ffm + reg["tp"])]
+                    m.next = "PASS"
+                with m.Elif(e0 + reg["e"] < reg["e_out"]):
+                    m.d.sync += [ff.eq(0), ffm.eq(0), e0.eq(e0 + reg["e"]),
+                                 e0u.eq(e0u + reg["eu"]), e0wq.eq(e0wq + reg["euwq"])]
+                    m.next = "STRIP"
+                with m.Elif(ni != reg["n"] - 1):
+                    m.d.sync += [ff.eq(0), ffm.eq(0), e0.eq(0), e0u.eq(0), e0wq.eq(0),
+                                 ni.eq(ni + 1), plane_n.eq(plane_n + reg["nplane"]),
+                                 plane.eq(plane_n + reg["nplane"])]
+                    m.next = "STRIP"
+                with m.Else():
+                    m.d.sync += [busy.eq(0), self.done.eq(1), load_ptr.eq(0), load_idx.eq(0)]
+                    m.next = "IDLE"
+
+        # -- counters ------------------------------------------------------------------------
+        m.d.comb += [
+            self.macs.eq(arr.macs), self.gated.eq(arr.gated), self.pe_busy.eq(arr.pe_busy),
+            self.lane_reads.eq(arr.lane_reads), self.lane_writes.eq(arr.lane_writes),
+            self.psum_hops.eq(arr.psum_hops),
+        ]
+        m.d.sync += [
+            self.cycles.eq(self.cycles + busy),
+            self.glb_reads.eq(self.glb_reads + (gen & in_bounds)),
+            self.glb_writes.eq(self.glb_writes + load),
+            self.words_in.eq(self.words_in + (self.act_in.valid & self.act_in.ready)
+                             + (self.wgt_in.valid & self.wgt_in.ready)),
+            self.words_out.eq(self.words_out + (self.out.valid & self.out.ready)),
+        ]
+        return m
