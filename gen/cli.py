@@ -54,7 +54,7 @@ def _cmd_presets(args):
 def _cmd_verilog(args):
     from .emit import write_design
     config = _config(args)
-    for path in write_design(config, args.out):
+    for path in write_design(config, args.out, args.top):
         print(path)
     return 0
 
@@ -65,10 +65,10 @@ def _cmd_check_pe(args):
     build = args.build_dir or Path("build") / "check-pe" / f"{config.name}-{args.sim}"
     log = Path(build) / "sim.log"
     Path(build).mkdir(parents=True, exist_ok=True)
-    print(f"building {config.top_name} for {args.sim} in {build} (log: {log})", flush=True)
+    print(f"building {config.top_name}_pe for {args.sim} in {build} (log: {log})", flush=True)
     t0 = time.monotonic()
     try:
-        report = run_bench(config, bench="pe_bench", sim=args.sim, build_dir=build,
+        report = run_bench(config, bench="pe_bench", top="pe", sim=args.sim, build_dir=build,
                            seed=args.seed, waves=args.waves, log_file=log,
                            env={"ROWLOOM_JOBS": args.jobs, "ROWLOOM_PRESSURE": args.pressure})
     except BenchFailed as exc:
@@ -166,6 +166,8 @@ def build_parser():
     _add_design_args(p)
     p.add_argument("-o", "--out", metavar="DIR", type=Path, required=True,
                    help="output folder (created if missing)")
+    p.add_argument("--top", choices=("accel", "pe"), default="accel",
+                   help="accel: the whole accelerator (default); pe: one PE on its own")
     p.set_defaults(func=_cmd_verilog)
 
     p = sub.add_parser("map", help="choose the row-stationary mapping of CONV layers",

@@ -12,16 +12,28 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
+from hw.accel import Accelerator
 from hw.pe import PE1D
 
 from . import __version__
 
-__all__ = ["build_top", "port_list", "manifest", "c_header", "write_design"]
+__all__ = ["TOPS", "build_top", "top_name", "port_list", "manifest", "c_header",
+           "write_design"]
+
+# What can be generated: the whole accelerator, or one PE on its own (for its bench).
+TOPS = {"accel": Accelerator, "pe": PE1D}
 
 
-def build_top(config):
-    """The top-level component generated for ``config``."""
-    return PE1D(config=config)
+def build_top(config, top="accel"):
+    """The top-level component ``top`` (a key of ``TOPS``) generated for ``config``."""
+    if top not in TOPS:
+        raise ValueError(f"top must be one of {sorted(TOPS)}, not {top!r}")
+    return TOPS[top](config=config)
+
+
+def top_name(config, top="accel"):
+    """Verilog module name: ``rowloom_<name>`` for the accelerator, ``..._pe`` for a PE."""
+    return config.top_name + ("" if top == "accel" else f"_{top}")
 
 
 def _layout_fields(layout):
@@ -54,11 +66,11 @@ def port_list(component):
     return ports
 
 
-def manifest(config, component):
+def manifest(config, component, name):
     """The JSON-ready description of a generated design."""
     return {
         "generator": f"rowloom {__version__}",
-        "top": config.top_name,
+        "top": name,
         "kind": type(component).__name__,
         "config": config.to_dict(),
         "derived": config.derived(),
@@ -96,18 +108,19 @@ def c_header(man):
     return "\n".join(lines)
 
 
-def write_design(config, out_dir):
+def write_design(config, out_dir, top="accel"):
     """Write ``<top>.v``, ``<top>.json`` and ``<top>.h`` into ``out_dir``; return the paths.
 
     Nothing is written unless generation succeeds, and files are replaced atomically.
     """
-    component = build_top(config)
-    text = verilog.convert(component, name=config.top_name, emit_src=False)
-    man = manifest(config, component)
+    component = build_top(config, top)
+    name = top_name(config, top)
+    text = verilog.convert(component, name=name, emit_src=False)
+    man = manifest(config, component, name)
     files = {
-        f"{config.top_name}.v": text,
-        f"{config.top_name}.json": json.dumps(man, indent=2) + "\n",
-        f"{config.top_name}.h": c_header(man),
+        f"{name}.v": text,
+        f"{name}.json": json.dumps(man, indent=2) + "\n",
+        f"{name}.h": c_header(man),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,9 @@ def _round_robin(m, name, requests, last):
     n = len(requests)
     grant = Signal(range(max(n, 2)), name=f"{name}_grant")
     any_ = Signal(name=f"{name}_any")
+    # A plain expression, not a process: Icarus never evaluates a process whose inputs
+    # never change, which would leave `any_` undefined in an idle column.
+    m.d.comb += any_.eq(Cat(*requests).any())
     with m.Switch(last):
         for p in range(n):
             with m.Case(p):
@@ -74,7 +77,7 @@ def _round_robin(m, name, requests, last):
                 for off in reversed(range(1, n + 1)):
                     i = (p + off) % n
                     with m.If(requests[i]):
-                        m.d.comb += [grant.eq(i), any_.eq(1)]
+                        m.d.comb += grant.eq(i)
     return grant, any_
 
 
@@ -205,7 +208,8 @@ class PEArray(wiring.Component):
         # -- psum chains and lanes ---------------------------------------------------------
         hops, lane_reads, lane_writes = [], [], []
         rd_col_q = Signal.like(self.rd_col)
-        m.d.sync += rd_col_q.eq(self.rd_col)
+        with m.If(self.rd_en):      # the column of the data the lanes hold
+            m.d.sync += rd_col_q.eq(self.rd_col)
         for x in range(C):
             lane = memory.Memory(shape=self._acc, depth=c.psum_lane, init=[])
             m.submodules[f"lane_{x}"] = lane

@@ -43,7 +43,7 @@ def main():
     (args.out / "sim").mkdir(parents=True, exist_ok=True)
     for shape in shapes_for(cfg):
         t0 = time.monotonic()
-        report = run_bench(cfg, bench="pe_bench", sim=args.sim,
+        report = run_bench(cfg, bench="pe_bench", top="pe", sim=args.sim,
                            log_file=args.out / "sim" / f"{args.sim}.log",
                            build_dir=args.out / "sim" / args.sim,
                            env={"ROWLOOM_JOBS": args.repeat, "ROWLOOM_PRESSURE": 0,

@@ -37,7 +37,7 @@ def _verilator_env():
     os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
 
 
-def run_bench(config, *, bench, sim, build_dir, seed=None, waves=None, env=None,
+def run_bench(config, *, bench, sim, build_dir, top="accel", seed=None, waves=None, env=None,
               log_file=None):
     """Generate ``config``'s design into ``build_dir`` and run cocotb module ``bench``.
 
@@ -46,6 +46,8 @@ def run_bench(config, *, bench, sim, build_dir, seed=None, waves=None, env=None,
     config : gen.config.Config
     bench : str
         Module name under ``tb`` (for example ``"pe_bench"``).
+    top : str
+        What to generate: ``"accel"`` (the accelerator) or ``"pe"`` (one PE).
     sim : str
         ``"icarus"`` or ``"verilator"``.
     build_dir : path
@@ -74,8 +76,8 @@ def run_bench(config, *, bench, sim, build_dir, seed=None, waves=None, env=None,
         waves = os.environ.get("WAVES", "0") == "1"
     build_dir = Path(build_dir).resolve()
     rtl = build_dir / "rtl"
-    vfile, manifest_file, _ = write_design(config, rtl)
-    top = config.top_name
+    vfile, manifest_file, _ = write_design(config, rtl, top)
+    top = manifest_file.stem
 
     build_args = []
     if sim == "verilator":

@@ -23,6 +23,8 @@ CASES = {
     "batch2-c1-m1": (Layer(n=2, c=1, h=5, w=5, m=1, r=2, s=2, stride=1, pad=1), TINY,
                      None, True),
     "segmented": (Layer(c=2, h=9, w=6, m=2, r=1, s=2, stride=1), TINY, 2, False),
+    "stride2-pad2-batch2": (Layer(n=2, c=2, h=8, w=7, m=3, r=2, s=3, stride=2, pad=2),
+                            TINY, None, False),
     "stride3-pad2": (Layer(c=2, h=9, w=7, m=3, r=3, s=2, stride=3, pad=2),
                      dataclasses.replace(TINY, zero_gate=False, product_reg=False), 1, True),
 }

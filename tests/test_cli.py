@@ -43,15 +43,24 @@ def test_verilog_outputs_are_reproducible(tmp_path):
     man = json.loads((a / "rowloom_tiny.json").read_text())
     assert man["top"] == "rowloom_tiny" and man["config"]["name"] == "tiny"
     ports = {p["name"]: p for p in man["ports"]}
-    assert ports["psum_out__payload"]["width"] == man["derived"]["acc_bits"] == 23
-    assert ports["psum_out__payload"]["dir"] == "out"
-    assert ports["act__ready"]["dir"] == "out" and ports["act__valid"]["dir"] == "in"
-    assert set(ports["cfg"]["fields"]) == {"s", "f", "u", "p", "q", "psum_en"}
+    acc = man["derived"]["acc_bits"]
+    assert ports["out__payload"]["width"] == acc * 4 + 3      # 4 values + count
+    assert ports["out__payload"]["dir"] == "out"
+    assert ports["act_in__ready"]["dir"] == "out" and ports["act_in__valid"]["dir"] == "in"
+    assert set(ports["cfg__payload"]["fields"]) == {"addr", "data"}
     verilog = (a / "rowloom_tiny.v").read_text()
     for name in ports:
         assert f" {name};" in verilog
     header = (a / "rowloom_tiny.h").read_text()
-    assert "#define ROWLOOM_TINY_ACC_BITS 23" in header
+    assert f"#define ROWLOOM_TINY_ACC_BITS {acc}" in header
+
+
+def test_verilog_pe_top(tmp_path):
+    assert main(["verilog", "--preset", "tiny", "--top", "pe", "-o", str(tmp_path)]) == 0
+    man = json.loads((tmp_path / "rowloom_tiny_pe.json").read_text())
+    ports = {p["name"]: p for p in man["ports"]}
+    assert ports["psum_out__payload"]["width"] == man["derived"]["acc_bits"] == 23
+    assert set(ports["cfg"]["fields"]) == {"s", "f", "u", "p", "q", "psum_en"}
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -11,7 +11,8 @@ from .test_pe import VARIANTS
 @pytest.mark.parametrize("sim", SIMULATORS)
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_pe_rtl(build_dir, sim, variant):
-    report = run_bench(VARIANTS[variant], bench="pe_bench", sim=sim, build_dir=build_dir,
+    report = run_bench(VARIANTS[variant], bench="pe_bench", top="pe", sim=sim,
+                       build_dir=build_dir,
                        env={"ROWLOOM_JOBS": 12, "ROWLOOM_PRESSURE": 0.4})
     expected_outputs = sum(shape["f"] * shape["p"] for shape in report["shapes"])
     assert report["jobs"] == 12
