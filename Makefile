@@ -38,7 +38,12 @@ test-full: setup
 
 demo: setup
 	$(VENV)/bin/rowloom verilog --preset tiny -o $(BUILD)/demo
-	$(VENV)/bin/rowloom check-pe --preset tiny --sim $(SIM) --jobs 20 --build-dir $(BUILD)/demo-sim
+	$(VENV)/bin/rowloom check-pe --preset tiny --sim $(SIM) --jobs 20 --build-dir $(BUILD)/demo-pe
+	$(PY) scripts/demo_layer.py $(BUILD)/demo/layer --preset tiny
+	$(VENV)/bin/rowloom conv --preset tiny --sim $(SIM) --ifmap $(BUILD)/demo/layer/x.npy \
+	  --weights $(BUILD)/demo/layer/w.npy --bias $(BUILD)/demo/layer/b.npy --padding 1 \
+	  --relu --shift 6 --out $(BUILD)/demo/layer/y.npy --stats $(BUILD)/demo/layer/stats.json \
+	  --build-dir $(BUILD)/demo-conv
 
 verilog: setup
 	@for p in $(PRESETS); do $(VENV)/bin/rowloom verilog --preset $$p -o $(BUILD)/verilog/$$p || exit 1; done

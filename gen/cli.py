@@ -23,6 +23,7 @@ examples:
   rowloom verilog --config my.json -o build/my
   rowloom map --preset eyeriss --alexnet
   rowloom map --preset tiny --layer 3,16,16,8,3,3,1,1
+  rowloom conv --preset tiny --ifmap x.npy --weights w.npy --padding 1 --relu --shift 6
   rowloom check-pe --preset tiny --sim verilator --jobs 50
 
 A config file is a JSON object of Config fields (see `rowloom verilog --preset tiny` and
@@ -148,6 +149,85 @@ def _cmd_map(args):
     return status
 
 
+def _load_int_array(path, what, ndim):
+    import numpy as np
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"rowloom: error: cannot read {what} {path}: {exc}") from None
+    if arr.dtype.kind not in "iu":
+        raise SystemExit(f"rowloom: error: {what} {path} must hold integers, not {arr.dtype}")
+    if arr.ndim != ndim:
+        raise SystemExit(f"rowloom: error: {what} {path} must have {ndim} dimensions, not "
+                         f"shape {arr.shape}")
+    return arr
+
+
+def _cmd_conv(args):
+    import json
+
+    import numpy as np
+
+    from tb.accel_run import run_layer
+    from tb.run import BenchFailed
+
+    from .mapper import Layer, MappingError
+    config = _config(args)
+    x = _load_int_array(args.ifmap, "--ifmap", 4)
+    w = _load_int_array(args.weights, "--weights", 4)
+    bias = _load_int_array(args.bias, "--bias", 1) if args.bias else None
+    if x.shape[1] != w.shape[1]:
+        raise SystemExit(f"rowloom: error: --ifmap has C = {x.shape[1]} channels but "
+                         f"--weights has C = {w.shape[1]}")
+    try:
+        layer = Layer(n=x.shape[0], c=x.shape[1], h=x.shape[2], w=x.shape[3], m=w.shape[0],
+                      r=w.shape[2], s=w.shape[3], stride=args.stride, pad=args.padding)
+    except ValueError as exc:
+        raise SystemExit(f"rowloom: error: {exc}") from None
+    build = args.build_dir or Path("build") / "conv" / f"{config.name}-{args.sim}"
+    Path(build).mkdir(parents=True, exist_ok=True)
+    log = Path(build) / "sim.log"
+    print(f"layer N={layer.n} C={layer.c} H={layer.h} W={layer.w} M={layer.m} "
+          f"R={layer.r} S={layer.s} U={layer.stride} P={layer.pad}: {layer.macs} MACs",
+          flush=True)
+    t0 = time.monotonic()
+    try:
+        print(f"generating {config.top_name} and simulating it under {args.sim} "
+              f"(log: {log}) ...", flush=True)
+        res = run_layer(layer, config, x, w, bias, shift=args.shift, relu=args.relu,
+                        sim=args.sim, build_dir=build, waves=args.waves, log_file=log,
+                        pressure=0.0)
+    except (ValueError, MappingError) as exc:
+        raise SystemExit(f"rowloom: error: {exc}") from None
+    except BenchFailed as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    wall = time.monotonic() - t0
+    stats = res.stats()
+    stats["wall_s"] = round(wall, 2)
+    if args.out:
+        np.save(args.out, res.out)
+    if args.stats:
+        Path(args.stats).write_text(json.dumps(stats, indent=2) + "\n")
+    print(f"mapping     {stats['mapping']}")
+    print(f"cycles      {stats['cycles']} ({stats['cycles'] / max(wall, 1e-9):,.0f} per "
+          f"second of wall time, {wall:.1f} s including the build)")
+    print(f"MACs        {stats['macs_layer']} in the layer; {stats['macs_performed']} "
+          f"performed, {stats['macs_gated']} zero-gated")
+    print(f"utilization {stats['mac_utilization']:.1%} of {stats['pes']} PEs "
+          f"({stats['active_pes']} active in a full pass)")
+    acc = stats["accesses"]
+    print("accesses    " + ", ".join(f"{k} {v}" for k, v in acc.items()))
+    bad = res.mismatches
+    if bad.size:
+        idx = tuple(int(i) for i in bad[0])
+        print(f"MISMATCH at index {idx}: RTL {int(res.out[idx])}, golden "
+              f"{int(res.expect[idx])} ({len(bad)} mismatches)", file=sys.stderr)
+        return 1
+    print(f"PASS        all {res.out.size} outputs match the golden model bit for bit")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="rowloom", description=DESCRIPTION, epilog=EPILOG,
@@ -182,6 +262,33 @@ def build_parser():
                        help="a layer: channels, input height and width, filters, filter "
                        "height and width, stride, padding, batch (repeatable)")
     p.set_defaults(func=_cmd_map)
+
+    p = sub.add_parser("conv", help="run a CONV layer on the generated RTL",
+                       description="Run a CONV layer on the generated accelerator under a "
+                       "simulator and check it against the golden model. Writes int64 "
+                       "accumulators (plus bias, ReLU if asked) when --shift is absent, "
+                       "else the requantized values (ReLU, arithmetic shift right by K, "
+                       "saturation to out_width). Exits 1 naming the first mismatching "
+                       "index if the RTL and the model differ.")
+    _add_design_args(p)
+    p.add_argument("--ifmap", type=Path, required=True, metavar="X.npy",
+                   help="integer inputs, N x C x H x W")
+    p.add_argument("--weights", type=Path, required=True, metavar="W.npy",
+                   help="integer weights, M x C x R x S")
+    p.add_argument("--bias", type=Path, metavar="B.npy", help="integer biases, M")
+    p.add_argument("--stride", type=int, default=1, help="stride U (default 1)")
+    p.add_argument("--padding", type=int, default=0, help="zero padding P (default 0)")
+    p.add_argument("--relu", action="store_true", help="apply ReLU")
+    p.add_argument("--shift", type=int, metavar="K",
+                   help="requantize: arithmetic shift right by K, then saturate")
+    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
+                   help="simulator (default: verilator)")
+    p.add_argument("--waves", action="store_true", help="dump waveforms in the build folder")
+    p.add_argument("--out", type=Path, metavar="Y.npy", help="write the outputs here")
+    p.add_argument("--stats", type=Path, metavar="S.json",
+                   help="write cycles, utilization and accesses here")
+    p.add_argument("--build-dir", type=Path, help="build folder (default: build/conv/...)")
+    p.set_defaults(func=_cmd_conv)
 
     p = sub.add_parser("check-pe", help="run random jobs through the generated 1-D PE",
                        description="Generate the design, build it for a simulator and run the "

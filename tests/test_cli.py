@@ -105,3 +105,18 @@ def test_map_rejects_layer_beyond_design(capsys):
     assert "L1 channels c = 9 exceeds the design's max_c = 8" in capsys.readouterr().out
     result = run("map", "--preset", "tiny", "--layer", "3,16")
     assert result.returncode == 2 and "6 to 9 integers" in result.stderr
+
+
+def test_conv_rejects_bad_inputs(tmp_path):
+    import numpy as np
+    np.save(tmp_path / "x.npy", np.zeros((1, 2, 5, 5), dtype=np.int64))
+    np.save(tmp_path / "w.npy", np.zeros((3, 3, 3, 3), dtype=np.int64))
+    np.save(tmp_path / "f.npy", np.zeros((1, 2, 5, 5), dtype=np.float32))
+    np.save(tmp_path / "big.npy", np.full((1, 3, 5, 5), 300, dtype=np.int64))
+    base = ["conv", "--preset", "tiny", "--build-dir", str(tmp_path / "b")]
+    r = run(*base, "--ifmap", str(tmp_path / "x.npy"), "--weights", str(tmp_path / "w.npy"))
+    assert r.returncode != 0 and "C = 2" in r.stderr and "C = 3" in r.stderr
+    r = run(*base, "--ifmap", str(tmp_path / "f.npy"), "--weights", str(tmp_path / "w.npy"))
+    assert r.returncode != 0 and "must hold integers" in r.stderr
+    r = run(*base, "--ifmap", str(tmp_path / "big.npy"), "--weights", str(tmp_path / "w.npy"))
+    assert r.returncode != 0 and "300 is outside the configured range -128..127" in r.stderr
