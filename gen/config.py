@@ -148,6 +148,8 @@ class Config:
             raise ConfigError("ifmap_spad", self.ifmap_spad,
                               f">= max(max_s, max_stride) = {max(self.max_s, self.max_stride)}"
                               " (one sliding window)")
+        if self.beat & (self.beat - 1):
+            raise ConfigError("beat", self.beat, "a power of two (1, 2, 4, 8 or 16)")
         if self.psum_lane < self.psum_spad:
             raise ConfigError("psum_lane", self.psum_lane,
                               f">= psum_spad = {self.psum_spad} (one pixel of p filters)")

@@ -59,7 +59,7 @@ class Accelerator(wiring.Component):
         accepted while idle.
     act_in : In(stream.Signature(ArrayLayout(act, beat)))
         Input tensor for the global buffer, written from address 0 after each ``done``
-        (or reset), one value per cycle, while idle.
+        (or reset), one beat per cycle, while idle.
     wgt_in : In(stream.Signature(ArrayLayout(wgt, beat)))
         Each pass's filter weights, ``nbw`` beats for every (filter group, filter row).
     out : Out(stream.Signature(out_layout(config)))
@@ -121,22 +121,23 @@ class Accelerator(wiring.Component):
                                  bias_w.data.eq(self.cfg.payload.data)]
                     m.d.sync += bias_ptr.eq(bias_ptr + 1)
 
-        # -- global buffer, loaded one value per cycle while idle -------------------------------
-        depth = glb_depth(c)
-        m.submodules.glb = glb = memory.Memory(shape=self._act, depth=depth, init=[])
-        glb_w, glb_r = glb.write_port(), glb.read_port()
-        load_ptr = Signal(range(depth + 1))
-        load_idx = Signal(range(B))
-        load = self.act_in.valid & ~busy
-        m.d.comb += [
-            glb_w.addr.eq(load_ptr),
-            glb_w.data.eq(self.act_in.payload[load_idx]),
-            glb_w.en.eq(load),
-            self.act_in.ready.eq(~busy & (load_idx == B - 1)),
-        ]
+        # -- global buffer: `beat` banks, value a in bank a % beat at row a // beat, so a beat
+        # loads in one cycle and any `beat` consecutive values read in one cycle ---------
+        k = B.bit_length() - 1                     # beat is a power of two
+        rows = -(-glb_depth(c) // B)
+        banks = []
+        for i in range(B):
+            bank = memory.Memory(shape=self._act, depth=rows, init=[])
+            m.submodules[f"glb_{i}"] = bank
+            banks.append((bank.write_port(), bank.read_port()))
+        load_row = Signal(range(rows + 1))
+        load = self.act_in.valid & self.act_in.ready
+        m.d.comb += self.act_in.ready.eq(~busy)
+        for i, (wr, _) in enumerate(banks):
+            m.d.comb += [wr.addr.eq(load_row), wr.data.eq(self.act_in.payload[i]),
+                         wr.en.eq(load)]
         with m.If(load):
-            m.d.sync += [load_ptr.eq(load_ptr + 1),
-                         load_idx.eq(Mux(load_idx == B - 1, 0, load_idx + 1))]
+            m.d.sync += load_row.eq(load_row + 1)
 
         # -- loop state ----------------------------------------------------------------------
         ni, e0, e0u, ff, cf = (Signal(32, name=n) for n in ("ni", "e0", "e0u", "ff", "cf"))
@@ -199,7 +200,9 @@ class Accelerator(wiring.Component):
                     with m.If(wb == reg["nbw"] - 1):
                         m.d.sync += [wb.eq(0), w_run.eq(0)]
 
-        # -- ifmap generator: rows of the strip from the buffer, zero padding inserted --------
+        # -- ifmap generator: one packet (a beat of a row of the strip) per cycle --------------
+        # Stage 1 reads the beat's `beat` values from the banks; stage 2 holds the packet,
+        # with zeros where the value lies in the padding, until the bus takes it.
         i_run = Signal()
         ib = Signal(32)                 # beat of the row stream
         ibase = Signal(32)              # ib * beat
@@ -207,44 +210,55 @@ class Accelerator(wiring.Component):
         ihm = Signal(32)                # ihl mod U: the row is needed when < R
         irow = Signal(signed(34))       # input row of ihl (negative in the top padding)
         iaddr = Signal(signed(34))      # glb address of column -P of row irow
-        ij = Signal(range(B))
-        i_pend = Signal()
-        packet = Signal(data.ArrayLayout(self._act, B))
-        pk_n = Signal(range(B + 1))
-        s1_valid, s1_zero, s1_j = Signal(), Signal(), Signal(range(B))
         last_hl = Mux(reg["hl_layer"] - e0u < reg["hl_full"], reg["hl_layer"] - e0u,
                       reg["hl_full"])
         irow0 = Cat(e0u, C(0, 1)).as_signed() - reg["pad"]
         iaddr0 = Cat((plane + e0wq)[:32], C(0, 1)).as_signed() - reg["pwq"]
-        vidx = ibase + ij
         beat_n = Mux(ib == reg["nbi"] - 1, reg["row_last_n"], B)
         needed = ihm < reg["r"]
-        gen = i_run & ~i_pend & needed
-        in_bounds = ((vidx >= reg["padq"]) & (vidx < reg["padq"] + reg["wq"])
-                     & (irow >= 0) & (irow < reg["h"]))
-        m.d.comb += [glb_r.addr.eq(iaddr + vidx - reg["padq"]), glb_r.en.eq(gen & in_bounds)]
-        m.d.sync += [s1_valid.eq(gen), s1_zero.eq(~in_bounds), s1_j.eq(ij)]
-        with m.If(s1_valid):
-            with m.Switch(s1_j):
-                for jj in range(B):
-                    with m.Case(jj):
-                        m.d.sync += packet[jj].eq(Mux(s1_zero, 0, glb_r.data))
-        with m.If(gen):
-            with m.If(ij == beat_n - 1):
-                m.d.sync += [ij.eq(0), i_pend.eq(1), pk_n.eq(beat_n)]
-            with m.Else():
-                m.d.sync += ij.eq(ij + 1)
+        p_valid = Signal()
+        i_stall = p_valid & ~arr.ifm.ready
+        gen = i_run & needed & ~i_stall
+        base = Signal(signed(35))
+        m.d.comb += base.eq(iaddr + ibase - reg["padq"])
+        row_ok = (irow >= 0) & (irow < reg["h"])
+        lane_ok = Signal(B)
+        for i in range(B):
+            vidx = ibase + i
+            m.d.comb += lane_ok[i].eq(row_ok & (i < beat_n) & (vidx >= reg["padq"])
+                                      & (vidx < reg["padq"] + reg["wq"]))
+        for b, (_, rd) in enumerate(banks):
+            # The lane that lands in bank b, and its row in the bank.
+            lane = Signal(k, name=f"glb_lane_{b}")
+            m.d.comb += [lane.eq(b - base[:k]), rd.addr.eq((base + lane) >> k),
+                         rd.en.eq(~i_stall)]
+        s1_valid = Signal()
+        s1_rot = Signal(k)
+        s1_ok = Signal(B)
+        s1_n = Signal(range(B + 1))
+        s1_col = Signal.like(ihl)
+        with m.If(~i_stall):
+            m.d.sync += [s1_valid.eq(gen), s1_rot.eq(base[:k]), s1_ok.eq(lane_ok),
+                         s1_n.eq(beat_n), s1_col.eq(ihl), p_valid.eq(s1_valid)]
+        packet = Signal(data.ArrayLayout(self._act, B))
+        p_n = Signal(range(B + 1))
+        p_col = Signal.like(ihl)
+        with m.If(~i_stall & s1_valid):
+            m.d.sync += [p_n.eq(s1_n), p_col.eq(s1_col)]
+            for i in range(B):
+                with m.Switch((s1_rot + i)[:k] if k else C(0, 1)):
+                    for b, (_, rd) in enumerate(banks):
+                        with m.Case(b):
+                            m.d.sync += packet[i].eq(Mux(s1_ok[i], rd.data, 0))
         m.d.comb += [
-            arr.ifm.valid.eq(i_pend & ~s1_valid),
+            arr.ifm.valid.eq(p_valid),
             arr.ifm.payload.row.eq(0),
-            arr.ifm.payload.col.eq(ihl),
+            arr.ifm.payload.col.eq(p_col),
             arr.ifm.payload.data.data.eq(packet),
-            arr.ifm.payload.data.n.eq(pk_n),
+            arr.ifm.payload.data.n.eq(p_n),
         ]
-        next_row = (arr.ifm.valid & arr.ifm.ready) | (i_run & ~i_pend & ~needed)
-        with m.If(arr.ifm.valid & arr.ifm.ready):
-            m.d.sync += i_pend.eq(0)
-        with m.If(next_row):
+        i_busy = i_run | s1_valid | p_valid
+        with m.If(i_run & ~i_stall):
             with m.If(ihl >= last_hl):
                 m.d.sync += [ihl.eq(0), ihm.eq(0), irow.eq(irow0), iaddr.eq(iaddr0),
                              ib.eq(ib + 1), ibase.eq(ibase + B)]
@@ -354,11 +368,11 @@ class Accelerator(wiring.Component):
                 m.d.sync += [
                     arr_done.eq(0), w_run.eq(1), wb.eq(0), w_rr.eq(0), w_h.eq(0), w_g.eq(0),
                     w_vr.eq(0), i_run.eq(1), ib.eq(0), ibase.eq(0), ihl.eq(0), ihm.eq(0),
-                    irow.eq(irow0), iaddr.eq(iaddr0), ij.eq(0), i_pend.eq(0),
+                    irow.eq(irow0), iaddr.eq(iaddr0),
                 ]
                 m.next = "RUN"
             with m.State("RUN"):
-                with m.If(arr_done & ~w_run & ~i_run):
+                with m.If(arr_done & ~w_run & ~i_busy):
                     with m.If(cf != reg["cfolds"] - 1):
                         m.d.sync += [cf.eq(cf + 1), plane.eq(plane + reg["hwq"])]
                         m.next = "PASS"
@@ -423,7 +437,7 @@ class Accelerator(wiring.Component):
                                  plane.eq(plane_n + reg["nplane"])]
                     m.next = "STRIP"
                 with m.Else():
-                    m.d.sync += [busy.eq(0), self.done.eq(1), load_ptr.eq(0), load_idx.eq(0)]
+                    m.d.sync += [busy.eq(0), self.done.eq(1), load_row.eq(0)]
                     m.next = "IDLE"
 
         # -- counters ------------------------------------------------------------------------
@@ -434,8 +448,8 @@ class Accelerator(wiring.Component):
         ]
         m.d.sync += [
             self.cycles.eq(self.cycles + busy),
-            self.glb_reads.eq(self.glb_reads + (gen & in_bounds)),
-            self.glb_writes.eq(self.glb_writes + load),
+            self.glb_reads.eq(self.glb_reads + Mux(gen, sum(lane_ok[i] for i in range(B)), 0)),
+            self.glb_writes.eq(self.glb_writes + Mux(load, B, 0)),
             self.words_in.eq(self.words_in + (self.act_in.valid & self.act_in.ready)
                              + (self.wgt_in.valid & self.wgt_in.ready)),
             self.words_out.eq(self.words_out + (self.out.valid & self.out.ready)),
