@@ -3,6 +3,7 @@
 import argparse
 import dataclasses
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -163,6 +164,22 @@ def _load_int_array(path, what, ndim):
     return arr
 
 
+def _echo_progress(log, stop):
+    """Print the bench's progress lines from the simulator log while it runs."""
+    pos = 0
+    while not stop.wait(2.0):
+        try:
+            with open(log, encoding="utf-8", errors="replace") as f:
+                f.seek(pos)
+                chunk = f.read()
+                pos = f.tell()
+        except OSError:
+            continue
+        for line in chunk.splitlines():
+            if "rowloom progress:" in line:
+                print("  " + line.split("rowloom progress:", 1)[1].strip(), flush=True)
+
+
 def _cmd_conv(args):
     import json
 
@@ -191,6 +208,9 @@ def _cmd_conv(args):
           f"R={layer.r} S={layer.s} U={layer.stride} P={layer.pad}: {layer.macs} MACs",
           flush=True)
     t0 = time.monotonic()
+    stop = threading.Event()
+    watcher = threading.Thread(target=_echo_progress, args=(log, stop), daemon=True)
+    watcher.start()
     try:
         print(f"generating {config.top_name} and simulating it under {args.sim} "
               f"(log: {log}) ...", flush=True)
@@ -202,6 +222,9 @@ def _cmd_conv(args):
     except BenchFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
+    finally:
+        stop.set()
+        watcher.join()
     wall = time.monotonic() - t0
     stats = res.stats()
     stats["wall_s"] = round(wall, 2)

@@ -13,7 +13,7 @@ import json
 import os
 
 import cocotb
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import RisingEdge, Timer
 
 from tb.common.env import TbBase
 from tb.common.stream import StreamSink, StreamSource, pack, unpack
@@ -55,7 +55,15 @@ async def run_program(dut):
     await act_src.wait_sent()
     await RisingEdge(dut.clk)
 
+    async def progress(total):
+        # One timer trigger per interval, so Python is not woken every cycle.
+        every = int(os.environ.get("ROWLOOM_PROGRESS_CYCLES", "200000"))
+        while True:
+            await Timer(every * 10, "ns")
+            tb.log.info("rowloom progress: %d of %d outputs after %d cycles",
+                        len(values), total, tb.now_cycles() - t0)
     t0 = tb.now_cycles()
+    cocotb.start_soon(progress(prog["outputs"]))
     dut.start.value = 1
     await RisingEdge(dut.clk)
     dut.start.value = 0
