@@ -278,7 +278,8 @@ class Accelerator(wiring.Component):
         out_cnt = Signal(range(B + 1))
         out_buf = Signal(data.ArrayLayout(self._acc, B))
         b_valid, b_m_ok = Signal(), Signal()
-        stall = out_full
+        # A full beat stalls the readout only while `out` is not taking it.
+        stall = out_full & ~self.out.ready
         m.d.comb += [
             self.out.valid.eq(out_full),
             self.out.payload.data.eq(out_buf),
@@ -299,15 +300,15 @@ class Accelerator(wiring.Component):
         lo, hi = -(1 << (c.out_width - 1)), (1 << (c.out_width - 1)) - 1
         sat = Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted))
         result = Mux(reg["requant"][0], sat, relu)
+        taken = self.out.valid & self.out.ready
+        fill = Mux(taken, 0, out_cnt)      # where the next value goes
         with m.If(b_valid & ~stall & b_m_ok):
-            with m.Switch(out_cnt):
+            with m.Switch(fill):
                 for jj in range(B):
                     with m.Case(jj):
                         m.d.sync += out_buf[jj].eq(result)
-            m.d.sync += out_cnt.eq(out_cnt + 1)
-            with m.If(out_cnt == B - 1):
-                m.d.sync += out_full.eq(1)
-        with m.If(self.out.valid & self.out.ready):
+            m.d.sync += [out_cnt.eq(fill + 1), out_full.eq(fill == B - 1)]
+        with m.Elif(taken):
             m.d.sync += [out_full.eq(0), out_cnt.eq(0)]
 
         # -- main sequencer ------------------------------------------------------------------
