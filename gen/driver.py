@@ -16,7 +16,39 @@ from hw.accel import BIAS_DATA, BIAS_PTR, REGISTERS, glb_depth
 
 from .mapper import Mapping, MappingError, map_layer
 
-__all__ = ["Program", "compile_layer"]
+__all__ = ["Program", "Chain", "strip_chains", "compile_layer"]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One psum chain of a strip: a column of ``R`` PEs making output row ``ee``."""
+
+    g:    int   # copy of the PE set (filter group slot)
+    sg:   int   # segment of the copy
+    x:    int   # array column
+    y0:   int   # top row
+    ee:   int   # output row within the strip
+    slot: int   # chain index within its column's psum lane
+
+
+def strip_chains(mapping, rows_in_strip):
+    """The active chains of a strip, in the order the hardware reads them out:
+    copies ``(v, h)``, then segments ``sg``, then set columns ``j``."""
+    R = mapping.layer.r
+    out = []
+    for v in range(mapping.sets_v):
+        for h in range(mapping.sets_h):
+            g = v * mapping.sets_h + h
+            if g >= mapping.t:
+                continue
+            for sg in range(mapping.segments):
+                for j in range(mapping.set_cols):
+                    ee = sg * mapping.set_cols + j
+                    if ee < rows_in_strip:
+                        out.append(Chain(g=g, sg=sg, x=h * mapping.set_cols + j,
+                                         y0=v * mapping.set_rows + sg * R, ee=ee,
+                                         slot=v * mapping.segments + sg))
+    return out
 
 
 @dataclass
@@ -153,20 +185,11 @@ def compile_layer(layer, config, x, w, bias=None, *, shift=None, relu=False):
         for e0 in strips:
             rows = min(mp.e, L.e - e0)
             for ff in range(mp.filter_folds):
-                for v in range(mp.sets_v):
-                    for h in range(mp.sets_h):
-                        g = v * mp.sets_h + h
-                        if g >= mp.t:
-                            continue
-                        for sg in range(mp.segments):
-                            for j in range(mp.set_cols):
-                                ee = sg * mp.set_cols + j
-                                if ee >= rows:
-                                    continue
-                                for f in range(L.f):
-                                    for k in range(mp.p):
-                                        mm = (ff * mp.t + g) * mp.p + k
-                                        if mm < L.m:
-                                            out_order.append((n, mm, e0 + ee, f))
+                for ch in strip_chains(mp, rows):
+                    for f in range(L.f):
+                        for k in range(mp.p):
+                            mm = (ff * mp.t + ch.g) * mp.p + k
+                            if mm < L.m:
+                                out_order.append((n, mm, e0 + ch.ee, f))
     return Program(mapping=mp, cfg=cfg, glb=glb.tolist(), weights=weights,
                    out_order=out_order)

@@ -15,7 +15,20 @@ from gen.driver import compile_layer
 from .golden import conv2d, requantize
 from .run import run_bench
 
-__all__ = ["run_layer", "expected_output", "LayerResult"]
+__all__ = ["run_layer", "expected_output", "random_layer_data", "LayerResult"]
+
+
+def random_layer_data(layer, config, rng, *, zeros=0.3, bias_limit=1000):
+    """Random inputs (with a fraction ``zeros`` of zero activations, as after ReLU),
+    weights and biases for ``layer`` within ``config``'s widths. ``rng`` is a NumPy
+    ``Generator``."""
+    x = rng.integers(config.act_range[0], config.act_range[1] + 1,
+                     size=(layer.n, layer.c, layer.h, layer.w))
+    x[rng.random(x.shape) < zeros] = 0
+    w = rng.integers(config.wgt_range[0], config.wgt_range[1] + 1,
+                     size=(layer.m, layer.c, layer.r, layer.s))
+    bias = rng.integers(-bias_limit, bias_limit, size=layer.m)
+    return x, w, bias
 
 
 def expected_output(layer, config, x, w, bias=None, *, shift=None, relu=False):

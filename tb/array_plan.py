@@ -11,44 +11,14 @@ is at ``y = v * set_rows + sg * R + rr``, ``x = h * set_cols + j`` and makes out
 ``ee = sg * set_cols + j`` of the strip. Its chain's top is ``rr = 0``.
 """
 
-from dataclasses import dataclass
-
+from gen.driver import Chain, strip_chains
 from hw.array import CfgKind
 
 __all__ = ["Chain", "plan_strip", "pass_packets", "chains_per_lane"]
 
 
-@dataclass(frozen=True)
-class Chain:
-    g:    int   # copy (filter group slot)
-    sg:   int   # segment
-    x:    int   # array column
-    y0:   int   # top row
-    ee:   int   # output row within the strip
-    slot: int   # chain index within its column's lane
-
-
 def chains_per_lane(mapping):
     return mapping.sets_v * mapping.segments
-
-
-def _chains(mapping, rows_in_strip):
-    R = mapping.layer.r
-    out = []
-    for v in range(mapping.sets_v):
-        for h in range(mapping.sets_h):
-            g = v * mapping.sets_h + h
-            if g >= mapping.t:
-                continue
-            for sg in range(mapping.segments):
-                for j in range(mapping.set_cols):
-                    ee = sg * mapping.set_cols + j
-                    if ee >= rows_in_strip:
-                        continue
-                    out.append(Chain(g=g, sg=sg, x=h * mapping.set_cols + j,
-                                     y0=v * mapping.set_rows + sg * R, ee=ee,
-                                     slot=v * mapping.segments + sg))
-    return out
 
 
 def plan_strip(mapping, config, e0):
@@ -56,7 +26,7 @@ def plan_strip(mapping, config, e0):
     L = mapping.layer
     R, U = L.r, L.stride
     rows_in_strip = min(mapping.e, L.e - e0)
-    chains = _chains(mapping, rows_in_strip)
+    chains = strip_chains(mapping, rows_in_strip)
     per_chain = L.f * mapping.p
     if chains_per_lane(mapping) * per_chain > config.psum_lane:
         raise ValueError(f"{chains_per_lane(mapping)} chains x F * p = {per_chain} psums "

@@ -9,6 +9,7 @@ from gen.config import preset
 from gen.driver import compile_layer
 from gen.mapper import Layer
 from hw.accel import Accelerator
+from tb.accel_run import random_layer_data
 from tb.golden import conv2d, requantize
 
 from .sim import run_sim, seeded_rng, stream_get, stream_put
@@ -69,13 +70,7 @@ def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
 def test_accelerator_layer(request, name):
     seed, rng = seeded_rng(request.node.name)
     layer, cfg, shift, relu = CASES[name]
-    nrng = np.random.default_rng(seed)
-    x = nrng.integers(cfg.act_range[0], cfg.act_range[1] + 1,
-                      size=(layer.n, layer.c, layer.h, layer.w))
-    x[nrng.random(x.shape) < 0.3] = 0
-    w = nrng.integers(cfg.wgt_range[0], cfg.wgt_range[1] + 1,
-                      size=(layer.m, layer.c, layer.r, layer.s))
-    bias = nrng.integers(-1000, 1000, size=layer.m)
+    x, w, bias = random_layer_data(layer, cfg, np.random.default_rng(seed))
     prog = compile_layer(layer, cfg, x, w, bias, shift=shift, relu=relu)
     got, counters = run_program(cfg, prog, rng=rng, idle=0.2, stall=0.3)
     acc = conv2d(x, w, bias, stride=layer.stride, padding=layer.pad)

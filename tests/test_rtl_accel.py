@@ -1,11 +1,14 @@
 """Whole layers on the generated accelerator Verilog, under Icarus and Verilator."""
 
+import os
+import random
+
 import numpy as np
 import pytest
 
 from gen.config import preset
 from gen.mapper import Layer
-from tb.accel_run import run_layer
+from tb.accel_run import random_layer_data, run_layer
 from tb.run import SIMULATORS
 
 LAYERS = {
@@ -21,15 +24,10 @@ LAYERS = {
 def test_accel_rtl(build_dir, sim, name):
     cfg = preset("tiny")
     layer, shift, relu = LAYERS[name]
-    seed = int(np.random.SeedSequence().entropy % (1 << 31))
-    print(f"data seed={seed}")
-    rng = np.random.default_rng(seed)
-    x = rng.integers(cfg.act_range[0], cfg.act_range[1] + 1,
-                     size=(layer.n, layer.c, layer.h, layer.w))
-    x[rng.random(x.shape) < 0.4] = 0
-    w = rng.integers(cfg.wgt_range[0], cfg.wgt_range[1] + 1,
-                     size=(layer.m, layer.c, layer.r, layer.s))
-    bias = rng.integers(-3000, 3000, size=layer.m)
+    seed = int(os.environ.get("ROWLOOM_SEED") or random.randrange(1 << 31))
+    print(f"data seed={seed} (replay with ROWLOOM_SEED={seed})")
+    x, w, bias = random_layer_data(layer, cfg, np.random.default_rng(seed), zeros=0.4,
+                                   bias_limit=3000)
     res = run_layer(layer, cfg, x, w, bias, shift=shift, relu=relu, sim=sim,
                     build_dir=build_dir, seed=seed, pressure=0.3)
     bad = res.mismatches
