@@ -179,7 +179,7 @@ class PEArray(wiring.Component):
 
         # -- PEs -----------------------------------------------------------------------------
         job = Signal(array_job_layout(c))     # the running pass
-        fp = Signal(range(c.max_f * c.psum_spad + 1))   # psums per chain per pass
+        fp_shape = range(c.max_f * c.psum_spad + 1)     # psums per chain per pass
         pes = [[None] * C for _ in range(R)]
         pe_busy = []
         for y in range(R):
@@ -249,7 +249,7 @@ class PEArray(wiring.Component):
 
             # Bottoms read the lane (when accumulating) into a one-entry buffer each.
             rptr = [Signal(range(c.psum_lane), name=f"rptr_{y}_{x}") for y in range(R)]
-            rleft = [Signal.like(fp, name=f"rleft_{y}_{x}") for y in range(R)]
+            rleft = [Signal(fp_shape, name=f"rleft_{y}_{x}") for y in range(R)]
             held = [Signal(name=f"held_{y}_{x}") for y in range(R)]
             inflight = [Signal(name=f"inflight_{y}_{x}") for y in range(R)]
             hold = [Signal(self._acc, name=f"hold_{y}_{x}") for y in range(R)]
@@ -292,8 +292,7 @@ class PEArray(wiring.Component):
         any_busy = Cat(*pe_busy).any()
         started = Signal()
         with m.If(self.start & ~busy):
-            m.d.sync += [busy.eq(1), started.eq(0), job.eq(self.job),
-                         fp.eq(self.job.f * self.job.p)]
+            m.d.sync += [busy.eq(1), started.eq(0), job.eq(self.job)]
         with m.Elif(busy):
             m.d.sync += started.eq(1)
             with m.If(started & ~any_busy):
