@@ -232,7 +232,10 @@ def _cmd_conv(args):
         np.save(args.out, res.out)
     if args.stats:
         Path(args.stats).write_text(json.dumps(stats, indent=2) + "\n")
-    print(f"mapping     {stats['mapping']}")
+    parts = stats["parts"]
+    print(f"mapping     {stats['mapping']}" + (
+        f" (first of {parts} parts: the input is larger than the global buffer, so the "
+        f"host runs the layer in slices)" if parts > 1 else ""))
     print(f"cycles      {stats['cycles']} ({stats['cycles'] / max(wall, 1e-9):,.0f} per "
           f"second of wall time, {wall:.1f} s including the build)")
     print(f"MACs        {stats['macs_layer']} in the layer; {stats['macs_performed']} "

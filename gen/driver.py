@@ -7,6 +7,7 @@ output stream back into N x M x E x F order. The same driver serves the tests an
 ``rowloom conv`` command.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 from math import ceil
 
@@ -14,9 +15,9 @@ import numpy as np
 
 from hw.accel import BIAS_DATA, BIAS_PTR, REGISTERS, glb_depth
 
-from .mapper import Mapping, MappingError, map_layer
+from .mapper import Layer, Mapping, MappingError, check_limits, map_layer
 
-__all__ = ["Program", "Chain", "strip_chains", "compile_layer"]
+__all__ = ["Program", "Part", "Chain", "strip_chains", "plan_parts", "compile_layer"]
 
 
 @dataclass(frozen=True)
@@ -52,24 +53,109 @@ def strip_chains(mapping, rows_in_strip):
 
 
 @dataclass
-class Program:
-    """Everything the host sends for one layer, and how to read what comes back."""
+class Part:
+    """One run of the accelerator: a slice of the layer (images ``n0..``, output rows
+    ``e0..``) small enough for the global buffer, and everything the host sends for it."""
 
+    layer:     Layer                        # the slice, as the RTL runs it
     mapping:   Mapping
+    n0:        int                          # its first image in the whole layer
+    e0:        int                          # its first output row in the whole layer
+    rows:      tuple                        # input rows (lo, hi) of the whole layer it reads
     cfg:       list = field(repr=False)     # (addr, data) register and bias writes
     glb:       list = field(repr=False)     # input values, from glb address 0
     weights:   list = field(repr=False)     # beats of `beat` weights, in pass order
-    out_order: list = field(repr=False)     # (n, m, e, f) of each output value, in order
+    out_order: list = field(repr=False)     # (n, m, e, f) in the whole layer, in order
+
+
+@dataclass
+class Program:
+    """Everything the host sends for one layer, and how to read what comes back: the
+    parts run one after another, each loading its registers, buffer and weights."""
+
+    layer: Layer
+    parts: list
+
+    @property
+    def mapping(self):
+        """The mapping of the first (largest) part."""
+        return self.parts[0].mapping
+
+    @property
+    def out_order(self):
+        return [o for part in self.parts for o in part.out_order]
 
     def decode(self, values):
         """The output values, in stream order, as an N x M x E x F int64 array."""
-        L = self.mapping.layer
-        if len(values) != len(self.out_order):
-            raise ValueError(f"expected {len(self.out_order)} outputs, got {len(values)}")
+        L = self.layer
+        order = self.out_order
+        if len(values) != len(order):
+            raise ValueError(f"expected {len(order)} outputs, got {len(values)}")
         out = np.zeros((L.n, L.m, L.e, L.f), dtype=np.int64)
-        for (n, m, e, f), v in zip(self.out_order, values, strict=True):
+        for (n, m, e, f), v in zip(order, values, strict=True):
             out[n, m, e, f] = v
         return out
+
+
+def _glb_values(mp):
+    L = mp.layer
+    return L.n * mp.channel_folds * L.h * L.w * mp.q
+
+
+def _row_slice(layer, e0, rows):
+    """The slice of ``layer`` making output rows ``e0 .. e0 + rows - 1`` of one image, and
+    the input rows ``(lo, hi)`` it reads; None if the slice lies wholly in the padding."""
+    L = layer
+    lo = e0 * L.stride - L.pad_top                 # first input row of the window
+    hi = lo + (rows - 1) * L.stride + L.r           # one past the last
+    lo_c, hi_c = max(0, lo), min(L.h, hi)
+    if hi_c <= lo_c:
+        return None
+    sub = dataclasses.replace(L, n=1, h=hi_c - lo_c, pad_top=lo_c - lo, pad_bottom=hi - hi_c,
+                              name=f"{L.name}[e{e0}:{e0 + rows}]" if L.name else "")
+    assert sub.e == rows
+    return sub, (lo_c, hi_c)
+
+
+def plan_parts(layer, config):
+    """Split ``layer`` into parts whose inputs fit the global buffer and the generated
+    batch and height limits, as Eyeriss's host does with DRAM: the whole layer if it fits;
+    else groups of whole images; else slices of output rows of one image, each with its
+    halo of input rows, the slice height chosen for the fewest estimated cycles, then
+    the fewest parts. Returns
+    ``[(n0, e0, (lo, hi), sub_layer)]``; :class:`MappingError` if the layer exceeds a
+    limit that splitting cannot help, or one output row of one image does not fit."""
+    check_limits(layer, config, splittable=False)
+    depth = glb_depth(config)
+
+    def fits(sub):
+        try:
+            return _glb_values(map_layer(sub, config)) <= depth
+        except MappingError:
+            return False
+
+    L = layer
+    if fits(L):
+        return [(0, 0, (0, L.h), L)]
+    if fits(dataclasses.replace(L, n=1)):
+        k = max(k for k in range(1, L.n + 1) if fits(dataclasses.replace(L, n=k)))
+        return [(n0, 0, (0, L.h), dataclasses.replace(L, n=min(k, L.n - n0)))
+                for n0 in range(0, L.n, k)]
+    best = None
+    for rows in range(1, L.e):
+        slices = [(e0, _row_slice(L, e0, min(rows, L.e - e0))) for e0 in range(0, L.e, rows)]
+        if any(sl is None or not fits(sl[0]) for _, sl in slices):
+            continue
+        key = (sum(map_layer(sub, config).est_cycles for _, (sub, _) in slices), len(slices))
+        if best is None or key < best[0]:
+            best = (key, slices)
+    if best is None:
+        one = _row_slice(L, 0, 1)[0]
+        check_limits(one, config)
+        need = _glb_values(map_layer(one, config))
+        raise MappingError(f"layer {L.name} needs {need} global-buffer values for one output "
+                           f"row, more than glb_kib = {config.glb_kib} holds ({depth})")
+    return [(n0, e0, rng, sub) for n0 in range(L.n) for e0, (sub, rng) in best[1]]
 
 
 def _registers(mp, config, *, shift, relu):
@@ -81,14 +167,14 @@ def _registers(mp, config, *, shift, relu):
     wq = L.w * mp.q
     return {
         "n": L.n, "e_out": L.e, "f": L.f, "m": L.m, "r": L.r, "s": L.s, "u": L.stride,
-        "pad": L.pad, "h": L.h,
+        "pad_top": L.pad_top, "h": L.h,
         "e": mp.e, "segments": mp.segments, "sets_v": mp.sets_v, "sets_h": mp.sets_h,
         "set_cols": mp.set_cols, "t": mp.t, "p": mp.p, "q": mp.q,
         "ffolds": mp.filter_folds, "cfolds": mp.channel_folds,
         "nbi": nbi, "row_last_n": row_len - (nbi - 1) * B,
         "nbw": nbw, "pqs_last": pqs - (nbw - 1) * B,
         "wq": wq, "hwq": L.h * wq, "nplane": mp.channel_folds * L.h * wq,
-        "padq": L.pad * mp.q, "pwq": L.pad * wq, "eu": mp.e * L.stride,
+        "padq": L.pad * mp.q, "pwq": L.pad_top * wq, "eu": mp.e * L.stride,
         "euwq": mp.e * L.stride * wq, "scu": mp.set_cols * L.stride, "fp": L.f * mp.p,
         "segfp": mp.segments * L.f * mp.p, "tp": mp.t * mp.p, "shp": mp.sets_h * mp.p,
         "hl_full": (mp.e - 1) * L.stride + L.r - 1,
@@ -127,6 +213,16 @@ def compile_layer(layer, config, x, w, bias=None, *, shift=None, relu=False):
     if shift is not None and not 0 <= shift < 64:
         raise ValueError(f"shift must be in 0..63, not {shift}")
 
+    parts = []
+    for n0, e0, (lo, hi), sub in plan_parts(layer, config):
+        xs = x[n0:n0 + sub.n, :, lo:hi]
+        parts.append(_compile_part(sub, config, xs, w, bias, shift=shift, relu=relu,
+                                   n0=n0, e0=e0, rows=(lo, hi)))
+    return Program(layer=layer, parts=parts)
+
+
+def _compile_part(layer, config, x, w, bias, *, shift, relu, n0, e0, rows):
+    L = layer
     mp = map_layer(layer, config)
     B = config.beat
     chains_per_lane = mp.sets_v * mp.segments
@@ -134,11 +230,7 @@ def compile_layer(layer, config, x, w, bias=None, *, shift=None, relu=False):
         raise MappingError(f"layer {L.name} needs {chains_per_lane} chains x F * p = "
                            f"{L.f * mp.p} psums per column, more than psum_lane = "
                            f"{config.psum_lane}")
-    glb_values = L.n * mp.channel_folds * L.h * L.w * mp.q
-    if glb_values > glb_depth(config):
-        raise MappingError(f"layer {L.name} input needs {glb_values} global-buffer values, "
-                           f"more than glb_kib = {config.glb_kib} holds "
-                           f"({glb_depth(config)}); split it into smaller layers")
+    assert _glb_values(mp) <= glb_depth(config)
 
     regs = _registers(mp, config, shift=shift, relu=relu)
     cfg = [(REGISTERS.index(k), int(v)) for k, v in regs.items()]
@@ -182,14 +274,14 @@ def compile_layer(layer, config, x, w, bias=None, *, shift=None, relu=False):
     # Output order: per (n, strip, filter fold), chains (v, h, sg, j), then (f, k).
     out_order = []
     for n in range(L.n):
-        for e0 in strips:
-            rows = min(mp.e, L.e - e0)
+        for s0 in strips:
+            nrows = min(mp.e, L.e - s0)
             for ff in range(mp.filter_folds):
-                for ch in strip_chains(mp, rows):
+                for ch in strip_chains(mp, nrows):
                     for f in range(L.f):
                         for k in range(mp.p):
                             mm = (ff * mp.t + ch.g) * mp.p + k
                             if mm < L.m:
-                                out_order.append((n, mm, e0 + ch.ee, f))
-    return Program(mapping=mp, cfg=cfg, glb=glb.tolist(), weights=weights,
-                   out_order=out_order)
+                                out_order.append((n0 + n, mm, e0 + s0 + ch.ee, f))
+    return Part(layer=L, mapping=mp, n0=n0, e0=e0, rows=rows, cfg=cfg, glb=glb.tolist(),
+                weights=weights, out_order=out_order)

@@ -2,13 +2,20 @@
 
 The three files are written from one :class:`~gen.config.Config`, and the output is
 reproducible: no absolute paths or source locations, the same bytes on every run.
+
+Amaranth emits one module per instance, so a 12 x 14 array would be 168 copies of the PE
+in the Verilog. :func:`share_modules` merges modules whose bodies are identical into one
+definition instantiated many times, which keeps the Verilog, Verilator's C++ and its
+compile time proportional to the distinct hardware rather than to the array size.
 """
 
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
@@ -17,8 +24,8 @@ from hw.pe import PE1D
 
 from . import __version__
 
-__all__ = ["TOPS", "build_top", "top_name", "port_list", "manifest", "c_header",
-           "write_design"]
+__all__ = ["TOPS", "build_top", "top_name", "share_modules", "to_verilog", "port_list",
+           "manifest", "c_header", "write_design"]
 
 # What can be generated: the whole accelerator, or one PE on its own (for its bench).
 TOPS = {"accel": Accelerator, "pe": PE1D}
@@ -34,6 +41,67 @@ def build_top(config, top="accel"):
 def top_name(config, top="accel"):
     """Verilog module name: ``rowloom_<name>`` for the accelerator, ``..._pe`` for a PE."""
     return config.top_name + ("" if top == "accel" else f"_{top}")
+
+
+_MODULE = re.compile(r"\n*((?:attribute [^\n]*\n)*)module (\S+)\n(.*?\n)end\n", re.S)
+_CELL = re.compile(r"^(  cell )(\S+)( )", re.M)
+
+
+def _shared_name(names, taken):
+    """One name for a group of identical modules: path components that differ lose their
+    instance indices (``array.pe_0_0``, ``array.pe_0_1`` -> ``array.pe``)."""
+    parts = [n.split(".") for n in names]
+    if len({len(p) for p in parts}) != 1:
+        out = names[0]
+    else:
+        out = ".".join(col[0] if len(set(col)) == 1 else
+                       "_".join(sorted({re.sub(r"(_\d+)+$", "", c) for c in col}))
+                       for col in zip(*parts, strict=True))
+    base, k = out, 2
+    while out in taken:
+        out, k = f"{base}_v{k}", k + 1
+    return out
+
+
+def share_modules(text):
+    """Merge the modules of RTLIL ``text`` whose bodies are identical (once the modules they
+    instantiate are merged) into one, renaming the instances; the top module is kept."""
+    mods = [(m.group(1), m.group(2), m.group(3)) for m in _MODULE.finditer(text)]
+    if sum(len(m.group(0)) for m in _MODULE.finditer(text)) != len(text.rstrip("\n")) + 1:
+        raise ValueError("unexpected RTLIL layout")
+    while True:
+        groups = {}
+        for attrs, name, body in mods:
+            if "\\top" in attrs:
+                continue
+            key = hashlib.sha256((attrs + body).encode()).hexdigest()
+            groups.setdefault(key, []).append(name)
+        dupes = [g for g in groups.values() if len(g) > 1]
+        if not dupes:
+            return "\n".join(f"{a}module {n}\n{b}end\n" for a, n, b in mods)
+        names = {n for _, n, _ in mods}
+        rename = {}
+        for group in dupes:
+            shared = _shared_name(group, names - set(group))
+            names.add(shared)
+            rename.update((n, shared) for n in group)
+        def cell(m, rename=rename):
+            return m.group(1) + rename.get(m.group(2), m.group(2)) + m.group(3)
+        kept, out = set(), []
+        for attrs, name, body in mods:
+            new = rename.get(name, name)
+            if new in kept:
+                continue
+            kept.add(new)
+            body = _CELL.sub(cell, body)
+            out.append((attrs, new, body))
+        mods = out
+
+
+def to_verilog(component, name):
+    """Verilog for ``component`` as module ``name``, identical submodules shared."""
+    text = share_modules(rtlil.convert(component, name=name, emit_src=False))
+    return verilog._convert_rtlil_text(text)
 
 
 def _layout_fields(layout):
@@ -115,7 +183,7 @@ def write_design(config, out_dir, top="accel"):
     """
     component = build_top(config, top)
     name = top_name(config, top)
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = to_verilog(component, name)
     man = manifest(config, component, name)
     files = {
         f"{name}.v": text,

@@ -20,7 +20,7 @@ from math import ceil
 
 from .config import Config
 
-__all__ = ["Layer", "Mapping", "MappingError", "map_layer", "ALEXNET", "EYERISS_ACTIVE_PES"]
+__all__ = ["Layer", "Mapping", "MappingError", "map_layer", "check_limits", "ALEXNET", "EYERISS_ACTIVE_PES"]
 
 
 class MappingError(ValueError):
@@ -30,7 +30,12 @@ class MappingError(ValueError):
 @dataclass(frozen=True, kw_only=True)
 class Layer:
     """A CONV layer: batch ``n``, ``c`` input channels of ``h x w``, ``m`` filters of
-    ``c x r x s``, stride ``stride``, zero padding ``pad`` (BRIEF.md section 2)."""
+    ``c x r x s``, stride ``stride``, zero padding ``pad`` (BRIEF.md section 2).
+
+    ``pad_top`` and ``pad_bottom`` (default ``pad``) set the rows of zeros above and below
+    the input separately; the host driver uses them for the row slices of a layer too big
+    for the global buffer (``gen.driver.plan_parts``). ``pad`` is always the column
+    padding."""
 
     n:      int = 1
     c:      int
@@ -42,21 +47,28 @@ class Layer:
     stride: int = 1
     pad:    int = 0
     name:   str = ""
+    pad_top:    int | None = None
+    pad_bottom: int | None = None
 
     def __post_init__(self):
         for key in ("n", "c", "h", "w", "m", "r", "s", "stride"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"layer {key} must be a positive integer, not {value!r}")
-        if not isinstance(self.pad, int) or isinstance(self.pad, bool) or self.pad < 0:
-            raise ValueError(f"layer pad must be a non-negative integer, not {self.pad!r}")
+        for key in ("pad_top", "pad_bottom"):
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, self.pad)
+        for key in ("pad", "pad_top", "pad_bottom"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"layer {key} must be a non-negative integer, not {value!r}")
         if self.e < 1 or self.f < 1:
             raise ValueError(f"layer {self.r}x{self.s} filter does not fit the {self.h}x{self.w}"
                              f" input padded by {self.pad}")
 
     @property
     def e(self):
-        return (self.h + 2 * self.pad - self.r) // self.stride + 1
+        return (self.h + self.pad_top + self.pad_bottom - self.r) // self.stride + 1
 
     @property
     def f(self):
@@ -136,7 +148,10 @@ class Mapping:
                 f"q={self.q} active={self.active_pes}")
 
 
-def _check_limits(layer, config):
+def check_limits(layer, config, *, splittable=True):
+    """:class:`MappingError` naming the first generated limit ``layer`` exceeds. With
+    ``splittable=False``, the batch and input height are not checked: the host driver
+    splits a layer along them (``gen.driver.plan_parts``)."""
     checks = [("batch n", layer.n, "max_n", config.max_n),
               ("channels c", layer.c, "max_c", config.max_c),
               ("filters m", layer.m, "max_m", config.max_m),
@@ -145,8 +160,11 @@ def _check_limits(layer, config):
               ("filter height r", layer.r, "max_r", config.max_r),
               ("filter width s", layer.s, "max_s", config.max_s),
               ("stride", layer.stride, "max_stride", config.max_stride),
-              ("padding", layer.pad, "max_pad", config.max_pad),
+              ("padding", max(layer.pad, layer.pad_top, layer.pad_bottom), "max_pad",
+               config.max_pad),
               ("filter height r", layer.r, "rows", config.rows)]
+    if not splittable:
+        checks = [c for c in checks if c[2] not in ("max_n", "max_h")]
     for what, value, limit, bound in checks:
         if value > bound:
             raise MappingError(f"layer {layer.name or ''} {what} = {value} exceeds the design's "
@@ -195,7 +213,7 @@ def map_layer(layer, config):
     fewest estimated cycles wins, then the fewest passes over the output rows (spatial
     folding before temporal, as Eyeriss maps CONV2), then the most active PEs.
     """
-    _check_limits(layer, config)
+    check_limits(layer, config)
     best = None
     for e_folds in range(1, layer.e + 1):
         e = ceil(layer.e / e_folds)
@@ -208,5 +226,5 @@ def map_layer(layer, config):
             key = (mapping.est_cycles, e_folds, -mapping.active_pes, segments)
             if best is None or key < best[0]:
                 best = (key, mapping)
-    # _check_limits guarantees the one-column set (e = 1) fits, so there is a best.
+    # check_limits guarantees the one-column set (e = 1) fits, so there is a best.
     return best[1]

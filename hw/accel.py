@@ -24,7 +24,7 @@ __all__ = ["Accelerator", "REGISTERS", "BIAS_PTR", "BIAS_DATA", "out_layout", "g
 # by the host mapper, as Eyeriss's configuration is, so the controller needs no multiplier.
 REGISTERS = (
     # layer
-    "n", "e_out", "f", "m", "r", "s", "u", "pad", "h",
+    "n", "e_out", "f", "m", "r", "s", "u", "pad_top", "h",
     # mapping
     "e", "segments", "sets_v", "sets_h", "set_cols", "t", "p", "q", "ffolds", "cfolds",
     # products
@@ -212,7 +212,7 @@ class Accelerator(wiring.Component):
         iaddr = Signal(signed(34))      # glb address of column -P of row irow
         last_hl = Mux(reg["hl_layer"] - e0u < reg["hl_full"], reg["hl_layer"] - e0u,
                       reg["hl_full"])
-        irow0 = Cat(e0u, C(0, 1)).as_signed() - reg["pad"]
+        irow0 = Cat(e0u, C(0, 1)).as_signed() - reg["pad_top"]
         iaddr0 = Cat((plane + e0wq)[:32], C(0, 1)).as_signed() - reg["pwq"]
         beat_n = Mux(ib == reg["nbi"] - 1, reg["row_last_n"], B)
         needed = ihm < reg["r"]

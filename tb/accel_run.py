@@ -15,7 +15,8 @@ from gen.driver import compile_layer
 from .golden import conv2d, requantize
 from .run import run_bench
 
-__all__ = ["run_layer", "expected_output", "random_layer_data", "LayerResult"]
+__all__ = ["run_layer", "run_layers", "expected_output", "random_layer",
+           "random_layer_data", "LayerResult"]
 
 
 def random_layer_data(layer, config, rng, *, zeros=0.3, bias_limit=1000):
@@ -31,6 +32,28 @@ def random_layer_data(layer, config, rng, *, zeros=0.3, bias_limit=1000):
     return x, w, bias
 
 
+def random_layer(config, rng, *, max_c=None, max_m=None, max_hw=None):
+    """A random layer the design can run: filter up to the array's rows and ``max_r``/
+    ``max_s``, stride 1 to ``max_stride``, padding 0 to ``max_pad``, batch 1 or 2, and C,
+    M, H, W up to the design's limits or the given caps (to keep simulations short)."""
+    from gen.mapper import Layer
+    c_hi = min(config.max_c, max_c or config.max_c)
+    m_hi = min(config.max_m, max_m or config.max_m)
+    hw_hi = min(config.max_h, config.max_w, max_hw or config.max_h)
+    while True:
+        r = int(rng.integers(1, min(config.rows, config.max_r) + 1))
+        s = int(rng.integers(1, min(config.max_s, config.ifmap_spad) + 1))
+        u = int(rng.integers(1, min(config.max_stride, config.ifmap_spad) + 1))
+        pad = int(rng.integers(0, config.max_pad + 1))
+        h, w = (int(rng.integers(1, hw_hi + 1)) for _ in range(2))
+        try:
+            return Layer(n=int(rng.integers(1, min(2, config.max_n) + 1)),
+                         c=int(rng.integers(1, c_hi + 1)), h=h, w=w,
+                         m=int(rng.integers(1, m_hi + 1)), r=r, s=s, stride=u, pad=pad)
+        except ValueError:
+            continue        # the filter does not fit the padded input: draw again
+
+
 def expected_output(layer, config, x, w, bias=None, *, shift=None, relu=False):
     """Golden output of a layer as the accelerator computes it."""
     acc = conv2d(x, w, bias, stride=layer.stride, padding=layer.pad)
@@ -43,10 +66,10 @@ def expected_output(layer, config, x, w, bias=None, *, shift=None, relu=False):
 class LayerResult:
     """Output, golden output, counters and derived figures of one run."""
 
-    def __init__(self, layer, config, program, report, out, expect):
+    def __init__(self, layer, config, program, report, out, expect, counters):
         self.layer, self.config, self.program, self.report = layer, config, program, report
         self.out, self.expect = out, expect
-        self.counters = report["counters"]
+        self.counters = counters
 
     @property
     def mismatches(self):
@@ -60,6 +83,7 @@ class LayerResult:
             "layer": {k: getattr(self.layer, k) for k in ("n", "c", "h", "w", "m", "r", "s",
                                                          "stride", "pad")},
             "mapping": mp.summary(),
+            "parts": len(self.program.parts),
             "cycles": cycles,
             "macs_layer": self.layer.macs,
             "macs_performed": c["macs"],
@@ -77,20 +101,43 @@ class LayerResult:
         }
 
 
-def run_layer(layer, config, x, w, bias=None, *, shift=None, relu=False, sim="verilator",
-              build_dir, seed=None, pressure=0.2, waves=None, log_file=None):
-    """Run ``layer`` on ``config``'s RTL; returns a :class:`LayerResult`."""
-    program = compile_layer(layer, config, x, w, bias, shift=shift, relu=relu)
+def run_layers(config, cases, *, sim="verilator", build_dir, seed=None, pressure=0.2,
+               waves=None, log_file=None):
+    """Run several layers one after another in one simulation of ``config``'s RTL (one
+    build, one start-up). ``cases`` are dicts with ``layer, x, w`` and optionally ``bias,
+    shift, relu``; returns a :class:`LayerResult` per case, with its own counters."""
+    programs = [compile_layer(c["layer"], config, c["x"], c["w"], c.get("bias"),
+                              shift=c.get("shift"), relu=c.get("relu", False)) for c in cases]
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     prog_file = build_dir / "program.json"
-    prog_file.write_text(json.dumps({"cfg": program.cfg, "glb": program.glb,
-                                     "weights": program.weights,
-                                     "outputs": len(program.out_order)}))
+    parts = [{"cfg": part.cfg, "glb": part.glb, "weights": part.weights}
+             for program in programs for part in program.parts]
+    total = sum(len(program.out_order) for program in programs)
+    prog_file.write_text(json.dumps({"parts": parts, "outputs": total}))
     report = run_bench(config, bench="accel_bench", top="accel", sim=sim, build_dir=build_dir,
                        seed=seed, waves=waves, log_file=log_file,
                        env={"ROWLOOM_PROGRAM": prog_file.resolve(),
                             "ROWLOOM_PRESSURE": pressure})
-    out = program.decode(report["outputs"])
-    expect = expected_output(layer, config, x, w, bias, shift=shift, relu=relu)
-    return LayerResult(layer, config, program, report, out, expect)
+    results, at, part, before = [], 0, 0, None
+    for case, program in zip(cases, programs, strict=True):
+        n = len(program.out_order)
+        part += len(program.parts)
+        after = report["counters_after_part"][part - 1]
+        counters = {k: v - (before[k] if before else 0) for k, v in after.items()}
+        before = after
+        out = program.decode(report["outputs"][at:at + n])
+        at += n
+        expect = expected_output(case["layer"], config, case["x"], case["w"], case.get("bias"),
+                                 shift=case.get("shift"), relu=case.get("relu", False))
+        results.append(LayerResult(case["layer"], config, program, report, out, expect,
+                                   counters))
+    return results
+
+
+def run_layer(layer, config, x, w, bias=None, *, shift=None, relu=False, sim="verilator",
+              build_dir, seed=None, pressure=0.2, waves=None, log_file=None):
+    """Run ``layer`` on ``config``'s RTL; returns a :class:`LayerResult`."""
+    case = {"layer": layer, "x": x, "w": w, "bias": bias, "shift": shift, "relu": relu}
+    return run_layers(config, [case], sim=sim, build_dir=build_dir, seed=seed,
+                      pressure=pressure, waves=waves, log_file=log_file)[0]

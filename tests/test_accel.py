@@ -15,6 +15,8 @@ from tb.golden import conv2d, requantize
 from .sim import run_sim, seeded_rng, stream_get, stream_put
 
 TINY = preset("tiny")
+# A 1 KiB global buffer (1024 values), so that small layers need splitting into parts.
+SMALL_GLB = dataclasses.replace(TINY, glb_kib=1)
 
 CASES = {
     # name: (layer, config, shift, relu)
@@ -28,6 +30,14 @@ CASES = {
                             TINY, None, False),
     "stride3-pad2": (Layer(c=2, h=9, w=7, m=3, r=3, s=2, stride=3, pad=2),
                      dataclasses.replace(TINY, zero_gate=False, product_reg=False), 1, True),
+    # Parts: row slices with halos (top/bottom padding on the edge slices only), and
+    # groups of whole images.
+    "split-rows-pad2": (Layer(c=4, h=20, w=16, m=3, r=3, s=3, stride=1, pad=2), SMALL_GLB,
+                        None, False),
+    "split-rows-stride2": (Layer(c=3, h=30, w=16, m=2, r=3, s=3, stride=2, pad=1),
+                           SMALL_GLB, 3, True),
+    "split-batch": (Layer(n=3, c=2, h=14, w=14, m=2, r=3, s=3, stride=1, pad=1), SMALL_GLB,
+                    None, False),
 }
 
 
@@ -36,24 +46,29 @@ def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
     B = cfg.beat
     values, counters, beats = [], {}, [0]
 
+    started = [0]
+
     async def control(ctx):
-        for addr, data in prog.cfg:
-            await stream_put(ctx, dut.cfg, {"addr": addr, "data": data})
-        glb = prog.glb + [0] * (-len(prog.glb) % B)
-        for i in range(0, len(glb), B):
-            await stream_put(ctx, dut.act_in, glb[i:i + B], rng=rng, idle=idle)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        await ctx.tick().until(dut.done)
+        for part in prog.parts:
+            for addr, data in part.cfg:
+                await stream_put(ctx, dut.cfg, {"addr": addr, "data": data})
+            glb = part.glb + [0] * (-len(part.glb) % B)
+            for i in range(0, len(glb), B):
+                await stream_put(ctx, dut.act_in, glb[i:i + B], rng=rng, idle=idle)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            started[0] += 1
+            await ctx.tick().until(dut.done)
         for name in Accelerator.COUNTERS:
             counters[name] = ctx.get(getattr(dut, name))
 
     async def weights(ctx):
-        while not ctx.get(dut.busy):
-            await ctx.tick()
-        for beat in prog.weights:
-            await stream_put(ctx, dut.wgt_in, beat, rng=rng, idle=idle)
+        for i, part in enumerate(prog.parts):
+            while started[0] <= i:
+                await ctx.tick()
+            for beat in part.weights:
+                await stream_put(ctx, dut.wgt_in, beat, rng=rng, idle=idle)
 
     async def outputs(ctx):
         while len(values) < len(prog.out_order):
@@ -79,11 +94,13 @@ def test_accelerator_layer(request, name):
     else:
         expect = requantize(acc, shift=shift, relu=relu, out_width=cfg.out_width)
     bad = np.argwhere(got != expect)
-    assert bad.size == 0, (f"seed={seed} {prog.mapping.summary()}: {len(bad)} mismatches, "
+    assert bad.size == 0, (f"seed={seed} {len(prog.parts)} parts, {prog.mapping.summary()}: "
+                           f"{len(bad)} mismatches, "
                            f"first at {tuple(bad[0])}: got {got[tuple(bad[0])]}, "
                            f"expected {expect[tuple(bad[0])]}")
     # Each MAC of the layer is done or gated at least once (more where folds pad filters
     # or channels); every output beat is counted; the input is loaded once.
     assert counters["macs"] + counters["gated"] >= layer.macs, counters
     assert counters["words_out"] == counters["beats_seen"], counters
-    assert counters["glb_writes"] == -(-len(prog.glb) // cfg.beat) * cfg.beat, counters
+    assert counters["glb_writes"] == sum(-(-len(p.glb) // cfg.beat) * cfg.beat
+                                         for p in prog.parts), counters

@@ -8,7 +8,7 @@ import pytest
 
 from gen.config import preset
 from gen.mapper import Layer
-from tb.accel_run import random_layer_data, run_layer
+from tb.accel_run import random_layer, random_layer_data, run_layer, run_layers
 from tb.run import SIMULATORS
 
 LAYERS = {
@@ -36,3 +36,42 @@ def test_accel_rtl(build_dir, sim, name):
     stats = res.stats()
     assert res.counters["macs"] + res.counters["gated"] >= layer.macs
     assert 0 < stats["mac_utilization"] <= 1
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_random_layers_rtl(build_dir, sim):
+    """Random shapes (stride 1-4, padding 0-2, non-square filters, C and M not multiples
+    of the array, batch 1-2), one simulation, random backpressure on every stream."""
+    cfg = preset("tiny")
+    seed = int(os.environ.get("ROWLOOM_SEED") or random.randrange(1 << 31))
+    print(f"data seed={seed} (replay with ROWLOOM_SEED={seed})")
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(5):
+        layer = random_layer(cfg, rng, max_c=5, max_m=6, max_hw=10)
+        x, w, bias = random_layer_data(layer, cfg, rng, zeros=0.3, bias_limit=3000)
+        shift = int(rng.integers(0, 8)) if rng.random() < 0.5 else None
+        cases.append({"layer": layer, "x": x, "w": w, "bias": bias, "shift": shift,
+                      "relu": bool(rng.random() < 0.5)})
+    results = run_layers(cfg, cases, sim=sim, build_dir=build_dir, seed=seed, pressure=0.3)
+    for case, res in zip(cases, results, strict=True):
+        bad = res.mismatches
+        assert bad.size == 0, (f"seed={seed} {case['layer']}: {len(bad)} mismatches, first at "
+                               f"{tuple(bad[0])}: got {res.out[tuple(bad[0])]}, expected "
+                               f"{res.expect[tuple(bad[0])]}")
+        assert res.counters["macs"] + res.counters["gated"] >= case["layer"].macs
+
+
+@pytest.mark.rtl
+def test_accel_rtl_without_backpressure(build_dir):
+    """The stream drivers' event-driven path (no idle cycles, no stalls), as benchmarks
+    and ``rowloom conv`` run it."""
+    cfg = preset("tiny")
+    layer, shift, relu = LAYERS["3x3-pad-requant"]
+    seed = int(os.environ.get("ROWLOOM_SEED") or random.randrange(1 << 31))
+    x, w, bias = random_layer_data(layer, cfg, np.random.default_rng(seed))
+    res = run_layer(layer, cfg, x, w, bias, shift=shift, relu=relu, sim="verilator",
+                    build_dir=build_dir, seed=seed, pressure=0.0)
+    assert res.mismatches.size == 0, f"seed={seed}"
+    assert res.counters["words_out"] == res.report["beats_out"]

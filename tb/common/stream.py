@@ -4,6 +4,10 @@ A transfer happens on a rising clock edge where ``valid`` and ``ready`` are both
 drivers sample both in the read-only phase before each edge and drive new values just
 after it, which behaves the same under Icarus and Verilator. A source never drops
 ``valid`` before its transfer and never changes the payload while ``valid`` is high.
+
+With random idle cycles or stalls the drivers decide every cycle. Without them they sleep
+until something can happen (data queued, the other side's ``valid`` or ``ready`` rising),
+so Python is not woken on every clock of a long simulation.
 """
 
 import random
@@ -64,6 +68,7 @@ class StreamSource(_Port):
         self._queue = deque()
         self._empty = Event()
         self._empty.set()
+        self._queued = Event()
         self.valid.value = 0
         self._task = cocotb.start_soon(self._run())
 
@@ -72,6 +77,7 @@ class StreamSource(_Port):
         self._queue.extend(int(p) for p in payloads)
         if self._queue:
             self._empty.clear()
+            self._queued.set()
 
     async def wait_sent(self):
         """Return once every queued payload has been transferred."""
@@ -84,8 +90,18 @@ class StreamSource(_Port):
     async def _run(self):
         driving = False
         while True:
+            if not self.idle and not driving and not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
+                await RisingEdge(self.clock)
+                self.payload.value = self._queue[0]
+                self.valid.value = 1
+                driving = True
             await ReadOnly()
             fired = driving and bool(self.ready.value)
+            if not self.idle and driving and not fired:
+                await RisingEdge(self.ready)
+                continue
             await RisingEdge(self.clock)
             if fired:
                 self._queue.popleft()
@@ -135,6 +151,9 @@ class StreamSink(_Port):
         while True:
             await ReadOnly()
             value = None
+            if readying and not self.stall and not self.valid.value:
+                await RisingEdge(self.valid)
+                continue
             if readying and self.valid.value:
                 value = (self.payload.value.to_signed() if self.signed
                          else self.payload.value.to_unsigned())
