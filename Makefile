@@ -54,6 +54,7 @@ lint: verilog
 
 bench: setup
 	$(PY) scripts/bench_pe.py --preset tiny --out $(BUILD)/bench
+	$(PY) scripts/bench_alexnet.py --preset eyeriss eyeriss-int8 --out $(BUILD)/bench
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .ruff_cache

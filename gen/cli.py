@@ -3,7 +3,6 @@
 import argparse
 import dataclasses
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -164,28 +163,12 @@ def _load_int_array(path, what, ndim):
     return arr
 
 
-def _echo_progress(log, stop):
-    """Print the bench's progress lines from the simulator log while it runs."""
-    pos = 0
-    while not stop.wait(2.0):
-        try:
-            with open(log, encoding="utf-8", errors="replace") as f:
-                f.seek(pos)
-                chunk = f.read()
-                pos = f.tell()
-        except OSError:
-            continue
-        for line in chunk.splitlines():
-            if "rowloom progress:" in line:
-                print("  " + line.split("rowloom progress:", 1)[1].strip(), flush=True)
-
-
 def _cmd_conv(args):
     import json
 
     import numpy as np
 
-    from tb.accel_run import run_layer
+    from tb.accel_run import echo_progress, run_layer
     from tb.run import BenchFailed
 
     from .mapper import Layer, MappingError
@@ -208,23 +191,18 @@ def _cmd_conv(args):
           f"R={layer.r} S={layer.s} U={layer.stride} P={layer.pad}: {layer.macs} MACs",
           flush=True)
     t0 = time.monotonic()
-    stop = threading.Event()
-    watcher = threading.Thread(target=_echo_progress, args=(log, stop), daemon=True)
-    watcher.start()
     try:
         print(f"generating {config.top_name} and simulating it under {args.sim} "
               f"(log: {log}) ...", flush=True)
-        res = run_layer(layer, config, x, w, bias, shift=args.shift, relu=args.relu,
-                        sim=args.sim, build_dir=build, waves=args.waves, log_file=log,
-                        pressure=0.0)
+        with echo_progress(log):
+            res = run_layer(layer, config, x, w, bias, shift=args.shift, relu=args.relu,
+                            sim=args.sim, build_dir=build, waves=args.waves, log_file=log,
+                            pressure=0.0)
     except (ValueError, MappingError) as exc:
         raise SystemExit(f"rowloom: error: {exc}") from None
     except BenchFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
-    finally:
-        stop.set()
-        watcher.join()
     wall = time.monotonic() - t0
     stats = res.stats()
     stats["wall_s"] = round(wall, 2)

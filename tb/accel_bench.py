@@ -13,6 +13,7 @@ to compare bit for bit with the golden model.
 
 import json
 import os
+import time
 
 import cocotb
 from cocotb.triggers import RisingEdge, Timer
@@ -58,6 +59,7 @@ async def run_program(dut):
             tb.log.info("rowloom progress: %d of %d outputs after %d cycles",
                         len(values), total, tb.now_cycles() - t0)
     cocotb.start_soon(progress(prog["outputs"]))
+    wall0 = time.monotonic()
     timeout = int(os.environ.get("ROWLOOM_TIMEOUT", "50000000"))
     names = ("cycles", "macs", "gated", "pe_busy", "lane_reads", "lane_writes", "psum_hops",
              "glb_reads", "glb_writes", "words_in", "words_out")
@@ -80,7 +82,8 @@ async def run_program(dut):
         await RisingEdge(dut.clk)
         sent += len(part["weights"])
         assert wgt_src.sent == sent, "the design took too few weight beats"
-        after_part.append({name: int(getattr(dut, name).value) for name in names})
+        after_part.append({**{name: int(getattr(dut, name).value) for name in names},
+                           "wall_s": time.monotonic() - wall0})
     assert len(values) == prog["outputs"], \
         f"{len(values)} outputs arrived, the program produces {prog['outputs']}"
 

@@ -5,7 +5,9 @@ run ``tb.accel_bench`` under Icarus or Verilator, decode the outputs and compare
 for bit with ``tb.golden``.
 """
 
+import contextlib
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from gen.driver import compile_layer
 from .golden import conv2d, requantize
 from .run import run_bench
 
-__all__ = ["run_layer", "run_layers", "expected_output", "random_layer",
+__all__ = ["run_layer", "run_layers", "echo_progress", "expected_output", "random_layer",
            "random_layer_data", "LayerResult"]
 
 
@@ -30,6 +32,34 @@ def random_layer_data(layer, config, rng, *, zeros=0.3, bias_limit=1000):
                      size=(layer.m, layer.c, layer.r, layer.s))
     bias = rng.integers(-bias_limit, bias_limit, size=layer.m)
     return x, w, bias
+
+
+@contextlib.contextmanager
+def echo_progress(log, prefix="  "):
+    """While the block runs, print the bench's progress lines from the simulator log."""
+    stop = threading.Event()
+
+    def watch():
+        pos = 0
+        while not stop.wait(2.0):
+            try:
+                with open(log, encoding="utf-8", errors="replace") as f:
+                    f.seek(pos)
+                    chunk = f.read()
+                    pos = f.tell()
+            except OSError:
+                continue
+            for line in chunk.splitlines():
+                if "rowloom progress:" in line:
+                    print(prefix + line.split("rowloom progress:", 1)[1].strip(), flush=True)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
 
 
 def random_layer(config, rng, *, max_c=None, max_m=None, max_hw=None):
@@ -79,6 +109,7 @@ class LayerResult:
         c = self.counters
         cycles = c["cycles"]
         mp = self.program.mapping
+        est = sum(part.mapping.est_cycles for part in self.program.parts)
         return {
             "layer": {k: getattr(self.layer, k) for k in ("n", "c", "h", "w", "m", "r", "s",
                                                          "stride", "pad")},
@@ -91,7 +122,10 @@ class LayerResult:
             "pes": self.config.pes,
             "active_pes": mp.active_pes,
             "mac_utilization": self.layer.macs / (cycles * self.config.pes) if cycles else 0,
+            # The mapping's bound: every PE of every pass busy from its first MAC to its last.
+            "est_utilization": self.layer.macs / (est * self.config.pes),
             "pe_busy_fraction": c["pe_busy"] / (cycles * self.config.pes) if cycles else 0,
+            "sim_wall_s": c.get("wall_s"),
             "accesses": {
                 "psum_lane_reads": c["lane_reads"], "psum_lane_writes": c["lane_writes"],
                 "inter_pe_psum": c["psum_hops"], "glb_reads": c["glb_reads"],
@@ -125,6 +159,7 @@ def run_layers(config, cases, *, sim="verilator", build_dir, seed=None, pressure
         part += len(program.parts)
         after = report["counters_after_part"][part - 1]
         counters = {k: v - (before[k] if before else 0) for k, v in after.items()}
+        counters["wall_s"] = round(counters["wall_s"], 3)
         before = after
         out = program.decode(report["outputs"][at:at + n])
         at += n
