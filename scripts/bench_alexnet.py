@@ -9,6 +9,7 @@ own bound, active PEs, accesses per level and simulation wall time; then the sim
 speed. Writes ``alexnet.md``, ``alexnet.json`` and ``alexnet.png`` into ``--out``.
 
 Usage: python scripts/bench_alexnet.py [--preset NAME ...] [--layers CONV1 ...] [--out DIR]
+       python scripts/bench_alexnet.py --merge A/alexnet.json B/alexnet.json --out DIR
 """
 
 import argparse
@@ -49,6 +50,7 @@ def run_preset(name, layers, out, seed):
     rows = []
     for lname, res in zip(layers, results, strict=True):
         st = res.stats()
+        st["shape"] = st.pop("layer")
         rows.append({"preset": name, "layer": lname, **st,
                      "bit_exact": bool(res.mismatches.size == 0),
                      "eyeriss_utilization": EYERISS_UTILIZATION[lname],
@@ -119,10 +121,17 @@ def main():
     ap.add_argument("--layers", nargs="+", default=list(ALEXNET), choices=list(ALEXNET))
     ap.add_argument("--out", type=Path, default=Path("build/bench"))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                    help="no simulation: merge earlier runs' alexnet.json files into one "
+                         "table and plot in --out")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows, speeds = [], []
-    for name in args.preset:
+    for path in args.merge or []:
+        earlier = json.loads(path.read_text())
+        rows += earlier["rows"]
+        speeds += earlier["speed"]
+    for name in [] if args.merge else args.preset:
         r, s = run_preset(name, args.layers, args.out, args.seed)
         rows += r
         speeds.append(s)
