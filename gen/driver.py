@@ -14,6 +14,7 @@ from math import ceil
 import numpy as np
 
 from hw.accel import BIAS_DATA, BIAS_PTR, REGISTERS, glb_depth
+from hw.array import PEArray
 
 from .mapper import Layer, Mapping, MappingError, check_limits, map_layer
 
@@ -33,7 +34,7 @@ class Chain:
 
 
 def strip_chains(mapping, rows_in_strip):
-    """The active chains of a strip, in the order the hardware reads them out:
+    """The active chains of a strip, in the order the hardware visits them:
     copies ``(v, h)``, then segments ``sg``, then set columns ``j``."""
     R = mapping.layer.r
     out = []
@@ -271,17 +272,24 @@ def _compile_part(layer, config, x, w, bias, *, shift, relu, n0, e0, rows):
                 for cf in range(mp.channel_folds):
                     weights += pass_beats[ff, cf]
 
-    # Output order: per (n, strip, filter fold), chains (v, h, sg, j), then (f, k).
+    # Output order: per (n, strip, filter fold), groups of up to W side-by-side chains
+    # (v, h, sg, j // W), then (f, k), then the group's chains: one output beat per read.
+    W = PEArray.read_width(config)
     out_order = []
     for n in range(L.n):
         for s0 in strips:
             nrows = min(mp.e, L.e - s0)
             for ff in range(mp.filter_folds):
-                for ch in strip_chains(mp, nrows):
+                chains = strip_chains(mp, nrows)
+                groups = {}
+                for ch in chains:
+                    j = ch.x % mp.set_cols
+                    groups.setdefault((ch.slot, ch.g, j // W), []).append(ch)
+                for group in groups.values():
                     for f in range(L.f):
                         for k in range(mp.p):
-                            mm = (ff * mp.t + ch.g) * mp.p + k
+                            mm = (ff * mp.t + group[0].g) * mp.p + k
                             if mm < L.m:
-                                out_order.append((n0 + n, mm, e0 + s0 + ch.ee, f))
+                                out_order += [(n0 + n, mm, e0 + s0 + ch.ee, f) for ch in group]
     return Part(layer=L, mapping=mp, n0=n0, e0=e0, rows=rows, cfg=cfg, glb=glb.tolist(),
                 weights=weights, out_order=out_order)

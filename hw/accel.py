@@ -269,15 +269,25 @@ class Accelerator(wiring.Component):
                              ihm.eq(Mux(ihm == reg["u"] - 1, 0, ihm + 1))]
 
         # -- readout: lanes -> bias, ReLU, shift, saturation -> out beats ------------------------
-        r_v, r_h, r_sg, r_j, r_x, r_xh, r_slot, r_vslot, r_vgp, r_hp, r_ee, r_idx, r_k = (
-            Signal(32, name=f"r_{n}") for n in ("v", "h", "sg", "j", "x", "xh", "slot",
-                                                 "vslot", "vgp", "hp", "ee", "idx", "k"))
+        # Each read takes one address from the lanes of up to W = min(beat, cols) chains side
+        # by side in one set copy (the same filter, so one bias) and makes one output beat.
+        W = PEArray.read_width(c)
+        r_v, r_h, r_sg, r_j, r_x, r_xh, r_slot, r_vslot, r_vgp, r_hp, r_ee, r_eeb, r_idx, \
+            r_k = (Signal(32, name=f"r_{n}") for n in (
+                "v", "h", "sg", "j", "x", "xh", "slot", "vslot", "vgp", "hp", "ee", "eeb",
+                "idx", "k"))
         r_m = ffm + r_vgp + r_hp + r_k
         chain_ok = (r_vgp + r_hp < reg["tp"]) & (r_ee < rows_in_strip)   # g < t
+        cols_left = reg["set_cols"] - r_j
+        rows_left = rows_in_strip - r_ee
+        r_nc = Mux(cols_left < W, cols_left, W)
+        r_n = Signal(range(W + 1))
+        m.d.comb += r_n.eq(Mux(rows_left < r_nc, rows_left, r_nc))
         out_full = Signal()
         out_cnt = Signal(range(B + 1))
         out_buf = Signal(data.ArrayLayout(self._acc, B))
         b_valid, b_m_ok = Signal(), Signal()
+        b_n = Signal.like(r_n)
         # A full beat stalls the readout only while `out` is not taking it.
         stall = out_full & ~self.out.ready
         m.d.comb += [
@@ -291,25 +301,23 @@ class Accelerator(wiring.Component):
             bias_r.en.eq(~stall),
         ]
         wide = signed(c.acc_bits + 2)
-        total = Signal(wide)
-        m.d.comb += total.eq(arr.rd_data + bias_r.data)
-        relu = Signal(wide)
-        m.d.comb += relu.eq(Mux(reg["relu"][0] & (total < 0), 0, total))
-        shifted = Signal(wide)
-        m.d.comb += shifted.eq(relu >> reg["shift"][:7])
         lo, hi = -(1 << (c.out_width - 1)), (1 << (c.out_width - 1)) - 1
-        sat = Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted))
-        result = Mux(reg["requant"][0], sat, relu)
+        results = []
+        for i in range(W):
+            total = Signal(wide, name=f"total_{i}")
+            m.d.comb += total.eq(arr.rd_data[i] + bias_r.data)
+            relu = Signal(wide, name=f"relu_{i}")
+            m.d.comb += relu.eq(Mux(reg["relu"][0] & (total < 0), 0, total))
+            shifted = Signal(wide, name=f"shifted_{i}")
+            m.d.comb += shifted.eq(relu >> reg["shift"][:7])
+            sat = Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted))
+            results.append(Mux(reg["requant"][0], sat, relu))
         taken = self.out.valid & self.out.ready
-        fill = Mux(taken, 0, out_cnt)      # where the next value goes
         with m.If(b_valid & ~stall & b_m_ok):
-            with m.Switch(fill):
-                for jj in range(B):
-                    with m.Case(jj):
-                        m.d.sync += out_buf[jj].eq(result)
-            m.d.sync += [out_cnt.eq(fill + 1), out_full.eq(fill == B - 1)]
+            m.d.sync += [out_buf[i].eq(results[i]) for i in range(W)]
+            m.d.sync += [out_cnt.eq(b_n), out_full.eq(1)]
         with m.Elif(taken):
-            m.d.sync += [out_full.eq(0), out_cnt.eq(0)]
+            m.d.sync += out_full.eq(0)
 
         # -- main sequencer ------------------------------------------------------------------
         arr_done = Signal()
@@ -381,35 +389,38 @@ class Accelerator(wiring.Component):
                         m.d.sync += [
                             r_v.eq(0), r_h.eq(0), r_sg.eq(0), r_j.eq(0), r_x.eq(0),
                             r_xh.eq(0), r_slot.eq(0), r_vslot.eq(0), r_vgp.eq(0),
-                            r_hp.eq(0), r_ee.eq(0), r_idx.eq(0), r_k.eq(0),
+                            r_hp.eq(0), r_ee.eq(0), r_eeb.eq(0), r_idx.eq(0), r_k.eq(0),
                         ]
                         m.next = "READ"
             with m.State("READ"):
-                # Stage A issues lane and bias reads; stage B, a cycle later, packs. While
-                # the output beat waits, both stages hold (the reads are disabled).
+                # Stage A issues lane and bias reads; stage B, a cycle later, makes the beat.
+                # While the output beat waits, both stages hold (the reads are disabled).
                 with m.If(~stall):
-                    m.d.sync += [b_valid.eq(chain_ok), b_m_ok.eq(r_m < reg["m"])]
+                    m.d.sync += [b_valid.eq(chain_ok), b_m_ok.eq(r_m < reg["m"]), b_n.eq(r_n)]
                     last_value = ~chain_ok | (r_idx == reg["fp"] - 1)
                     with m.If(~last_value):
                         m.d.sync += [r_idx.eq(r_idx + 1),
                                      r_k.eq(Mux(r_k == reg["p"] - 1, 0, r_k + 1))]
                     with m.Else():
                         m.d.sync += [r_idx.eq(0), r_k.eq(0)]
-                        # Next chain: j, then segment, then h, then v.
-                        with m.If(r_j != reg["set_cols"] - 1):
-                            m.d.sync += [r_j.eq(r_j + 1), r_x.eq(r_x + 1), r_ee.eq(r_ee + 1)]
+                        # Next group of chains: j, then segment, then h, then v.
+                        with m.If(cols_left > W):
+                            m.d.sync += [r_j.eq(r_j + W), r_x.eq(r_x + W), r_ee.eq(r_ee + W)]
                         with m.Elif(r_sg != reg["segments"] - 1):
                             m.d.sync += [r_j.eq(0), r_x.eq(r_xh), r_sg.eq(r_sg + 1),
                                          r_slot.eq(r_slot + reg["fp"]),
-                                         r_ee.eq(r_ee + 1)]
+                                         r_ee.eq(r_eeb + reg["set_cols"]),
+                                         r_eeb.eq(r_eeb + reg["set_cols"])]
                         with m.Elif(r_h != reg["sets_h"] - 1):
-                            m.d.sync += [r_j.eq(0), r_sg.eq(0), r_ee.eq(0), r_h.eq(r_h + 1),
+                            m.d.sync += [r_j.eq(0), r_sg.eq(0), r_ee.eq(0), r_eeb.eq(0),
+                                         r_h.eq(r_h + 1),
                                          r_xh.eq(r_xh + reg["set_cols"]),
                                          r_x.eq(r_xh + reg["set_cols"]),
                                          r_slot.eq(r_vslot), r_hp.eq(r_hp + reg["p"])]
                         with m.Elif(r_v != reg["sets_v"] - 1):
-                            m.d.sync += [r_j.eq(0), r_sg.eq(0), r_ee.eq(0), r_h.eq(0),
-                                         r_xh.eq(0), r_x.eq(0), r_hp.eq(0), r_v.eq(r_v + 1),
+                            m.d.sync += [r_j.eq(0), r_sg.eq(0), r_ee.eq(0), r_eeb.eq(0),
+                                         r_h.eq(0), r_xh.eq(0), r_x.eq(0), r_hp.eq(0),
+                                         r_v.eq(r_v + 1),
                                          r_vslot.eq(r_vslot + reg["segfp"]),
                                          r_slot.eq(r_vslot + reg["segfp"]),
                                          r_vgp.eq(r_vgp + reg["shp"])]
@@ -419,10 +430,7 @@ class Accelerator(wiring.Component):
                 with m.If(~stall):
                     m.d.sync += b_valid.eq(0)
                 with m.If(~b_valid & ~out_full):
-                    with m.If(out_cnt != 0):
-                        m.d.sync += out_full.eq(1)
-                    with m.Else():
-                        m.next = "NEXT"
+                    m.next = "NEXT"
             with m.State("NEXT"):
                 m.d.sync += [cf.eq(0), plane.eq(plane_n)]
                 with m.If(ff != reg["ffolds"] - 1):

@@ -92,8 +92,9 @@ class PEArray(wiring.Component):
     PEs whose IDs match; partial sums flow up each chain, bottoms adding the lane's psums
     when ``job.acc`` is set, and tops write their outputs back to the lane at the chain's
     base, ``F * p`` values in ``[f][k]`` order. ``done`` pulses when every active PE has
-    finished. Between passes, ``rd_col``/``rd_addr`` read a lane (data on ``rd_data`` one
-    cycle later).
+    finished. Between passes, ``rd_col``/``rd_addr`` read the lanes of ``read_width``
+    neighbouring columns from ``rd_col`` at one address (data on ``rd_data`` one cycle
+    later; columns past the array read as zero).
 
     Members
     -------
@@ -104,7 +105,8 @@ class PEArray(wiring.Component):
     filt, ifm : In(stream.Signature(packet_layout(...)))
     rd_col, rd_addr, rd_en : In(...)
         Lane readout between passes; ``rd_data`` holds while ``rd_en`` is low.
-    rd_data : Out(acc)
+    rd_data : Out(ArrayLayout(acc, read_width))
+        ``read_width = min(beat, cols)``: one output beat's worth of columns.
     macs, gated, pe_busy, lane_reads, lane_writes, psum_hops, filt_beats, ifm_beats :
         Out(counter_width) — counts since reset.
     """
@@ -127,9 +129,14 @@ class PEArray(wiring.Component):
             "rd_col":  In(range(c.cols)),
             "rd_addr": In(range(c.psum_lane)),
             "rd_en":   In(1),
-            "rd_data": Out(self._acc),
+            "rd_data": Out(data.ArrayLayout(self._acc, self.read_width(c))),
             **{name: Out(c.counter_width) for name in counters},
         })
+
+    @staticmethod
+    def read_width(config):
+        """Lanes read per readout cycle."""
+        return min(config.beat, config.cols)
 
     def elaborate(self, platform):
         c = self._config
@@ -208,8 +215,9 @@ class PEArray(wiring.Component):
         # -- psum chains and lanes ---------------------------------------------------------
         hops, lane_reads, lane_writes = [], [], []
         rd_col_q = Signal.like(self.rd_col)
-        with m.If(self.rd_en):      # the column of the data the lanes hold
+        with m.If(self.rd_en):      # the first column of the data the lanes hold
             m.d.sync += rd_col_q.eq(self.rd_col)
+        lane_data = []
         for x in range(C):
             lane = memory.Memory(shape=self._acc, depth=c.psum_lane, init=[])
             m.submodules[f"lane_{x}"] = lane
@@ -277,8 +285,7 @@ class PEArray(wiring.Component):
                     m.d.comb += [pe.psum_in.valid.eq(held[y]), pe.psum_in.payload.eq(hold[y])]
                     with m.If(pe.psum_in.valid & pe.psum_in.ready):
                         m.d.sync += held[y].eq(0)
-            with m.If(rd_col_q == x):
-                m.d.comb += self.rd_data.eq(rd.data)
+            lane_data.append(rd.data)
 
             # Pass start: chain pointers from the configured bases.
             with m.If(self.start & ~busy):
@@ -287,6 +294,12 @@ class PEArray(wiring.Component):
                                  rleft[y].eq(Mux(roles[y].bottom & self.job.acc,
                                                  self.job.f * self.job.p, 0)),
                                  held[y].eq(0), inflight[y].eq(0)]
+
+        with m.Switch(rd_col_q):
+            for x in range(C):
+                with m.Case(x):
+                    for i in range(min(self.read_width(c), C - x)):
+                        m.d.comb += self.rd_data[i].eq(lane_data[x + i])
 
         # -- pass control and counters --------------------------------------------------------
         any_busy = Cat(*pe_busy).any()

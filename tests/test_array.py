@@ -91,7 +91,7 @@ def run_layer(cfg, layer, x, w, *, rng, idle=0.0):
                         ctx.set(dut.rd_addr, base + f * p + kk)
                         await ctx.tick()
                         if m_ < layer.m:
-                            out[n, m_, e0 + ch.ee, f] = ctx.get(dut.rd_data)
+                            out[n, m_, e0 + ch.ee, f] = ctx.get(dut.rd_data[0])
         for name in ("macs", "gated", "pe_busy", "lane_reads", "lane_writes", "psum_hops"):
             counters[name] = ctx.get(getattr(dut, name))
 
