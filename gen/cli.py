@@ -114,6 +114,7 @@ def _parse_layer(text):
 
 
 def _cmd_map(args):
+    from .driver import plan_parts
     from .mapper import ALEXNET, EYERISS_ACTIVE_PES, MappingError, map_layer
     config = _config(args)
     layers = (list(ALEXNET.values()) if args.alexnet else
@@ -122,14 +123,16 @@ def _cmd_map(args):
           f"filter/ifmap/psum {config.filter_spad}/{config.ifmap_spad}/{config.psum_spad}")
     head = (f"{'layer':8s} {'C':>4s} {'H':>4s} {'M':>4s} {'RxS':>5s} {'U':>2s} {'E':>4s} | "
             f"{'e':>3s} {'seg':>3s} {'folds':>5s} {'sets':>5s} {'t':>2s} {'r':>2s} "
-            f"{'p':>3s} {'q':>3s} | {'active':>6s} {'est. util':>9s}")
+            f"{'p':>3s} {'q':>3s} | {'parts':>5s} {'active':>6s} {'est. util':>9s}")
     if args.alexnet:
         head += "  Eyeriss Table III"
     print(head)
     status = 0
     for layer in layers:
         try:
-            mp = map_layer(layer, config)
+            parts = plan_parts(layer, config)
+            maps = [map_layer(sub, config) for *_, sub in parts]
+            mp = maps[0]
         except MappingError as exc:
             print(f"{layer.name:8s} cannot run: {exc}")
             status = 1
@@ -137,15 +140,16 @@ def _cmd_map(args):
         line = (f"{layer.name:8s} {layer.c:4d} {layer.h:4d} {layer.m:4d} "
                 f"{f'{layer.r}x{layer.s}':>5s} {layer.stride:2d} {layer.e:4d} | {mp.e:3d} "
                 f"{mp.segments:3d} {mp.e_folds:5d} {f'{mp.sets_v}x{mp.sets_h}':>5s} {mp.t:2d} "
-                f"{mp.r:2d} {mp.p:3d} {mp.q:3d} | {mp.active_pes:6d} "
-                f"{mp.est_utilization:9.1%}")
+                f"{mp.r:2d} {mp.p:3d} {mp.q:3d} | {len(parts):5d} {mp.active_pes:6d} "
+                f"{layer.macs / (sum(x.est_cycles for x in maps) * config.pes):9.1%}")
         if args.alexnet:
             line += f"  {EYERISS_ACTIVE_PES[layer.name]} active"
         print(line)
     print("e: output rows per pass; seg: vertical strips of a set; folds: passes over output "
           "rows;\nsets: copies of the set (t on filter groups, r on channel groups); p/q: "
-          "filters/channels per PE;\nest. util: MACs / (cycles x all PEs) at one MAC per PE "
-          "per cycle, an upper bound.")
+          "filters/channels per PE;\nparts: runs the host splits the layer into when its input "
+          "exceeds the global buffer\n(the mapping shown is the first part's);\nest. util: "
+          "MACs / (cycles x all PEs) at one MAC per PE per cycle, an upper bound.")
     return status
 
 

@@ -93,10 +93,10 @@ def test_no_command_prints_help(capsys):
 def test_map_alexnet_prints_table_iii(capsys):
     assert main(["map", "--preset", "eyeriss", "--alexnet"]) == 0
     out = capsys.readouterr().out
-    for name, active in (("CONV1", 154), ("CONV2", 135), ("CONV3", 156)):
+    for name, active, parts in (("CONV1", 154, 4), ("CONV2", 135, 1), ("CONV3", 156, 1)):
         line = next(x for x in out.splitlines() if x.startswith(name))
-        # our active PEs, then Eyeriss's, on the same line
-        assert line.split("|")[2].split()[0] == str(active)
+        # parts and our active PEs, then Eyeriss's, on the same line
+        assert line.split("|")[2].split()[:2] == [str(parts), str(active)]
         assert line.endswith(f"{active} active")
 
 
