@@ -36,7 +36,9 @@ def random_layer_data(layer, config, rng, *, zeros=0.3, bias_limit=1000):
 
 @contextlib.contextmanager
 def echo_progress(log, prefix="  "):
-    """While the block runs, print the bench's progress lines from the simulator log."""
+    """While the block runs, print the bench's progress lines from the simulator log (the
+    block writes it afresh, so an earlier run's log is removed first)."""
+    Path(log).unlink(missing_ok=True)
     stop = threading.Event()
 
     def watch():
