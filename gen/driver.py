@@ -180,6 +180,7 @@ def _registers(mp, config, *, shift, relu):
         "segfp": mp.segments * L.f * mp.p, "tp": mp.t * mp.p, "shp": mp.sets_h * mp.p,
         "hl_full": (mp.e - 1) * L.stride + L.r - 1,
         "hl_layer": (L.e - 1) * L.stride + L.r - 1,
+        "n_in": n_in, "qs": mp.q * L.s, "qu": mp.q * L.stride, "pqs": pqs,
         "requant": int(shift is not None), "relu": int(relu), "shift": shift or 0,
     }
 

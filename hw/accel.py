@@ -30,6 +30,7 @@ REGISTERS = (
     # products
     "nbi", "row_last_n", "nbw", "pqs_last", "wq", "hwq", "nplane", "padq", "pwq", "eu",
     "euwq", "scu", "fp", "segfp", "tp", "shp", "hl_full", "hl_layer",
+    "n_in", "qs", "qu", "pqs",
     # output stage
     "requant", "relu", "shift",
 )
@@ -326,6 +327,8 @@ class Accelerator(wiring.Component):
         m.d.comb += [
             arr.job.s.eq(reg["s"]), arr.job.f.eq(reg["f"]), arr.job.u.eq(reg["u"]),
             arr.job.p.eq(reg["p"]), arr.job.q.eq(reg["q"]), arr.job.acc.eq(cf != 0),
+            arr.job.n_in.eq(reg["n_in"]), arr.job.qs.eq(reg["qs"]), arr.job.qu.eq(reg["qu"]),
+            arr.job.pqs.eq(reg["pqs"]), arr.job.fp.eq(reg["fp"]),
         ]
         m.d.sync += self.done.eq(0)
 

@@ -48,9 +48,11 @@ def array_cfg_layout(config):
 
 
 def array_job_layout(config):
-    """One pass: the PE job (without ``psum_en``) and whether bottoms add lane psums."""
+    """One pass: the PE job (without ``psum_en``), whether bottoms add lane psums, and
+    ``fp = f * p``, the psums of each chain."""
     fields = {name: f.shape for name, f in pe_cfg_layout(config) if name != "psum_en"}
     fields["acc"] = 1
+    fields["fp"] = range(config.max_f * config.psum_spad + 1)
     return data.StructLayout(fields)
 
 
@@ -292,7 +294,7 @@ class PEArray(wiring.Component):
                 for y in range(R):
                     m.d.sync += [wptr[y].eq(roles[y].base), rptr[y].eq(roles[y].base),
                                  rleft[y].eq(Mux(roles[y].bottom & self.job.acc,
-                                                 self.job.f * self.job.p, 0)),
+                                                 self.job.fp, 0)),
                                  held[y].eq(0), inflight[y].eq(0)]
 
         with m.Switch(rd_col_q):

@@ -6,25 +6,40 @@ from amaranth.lib.wiring import In, Out
 
 from .mac import MAC
 
-__all__ = ["PE1D", "pe_cfg_layout"]
+__all__ = ["PE1D", "pe_cfg_layout", "pe_job"]
 
 
 def pe_cfg_layout(config):
-    """Run-time job description of a :class:`PE1D` built for ``config``."""
+    """Run-time job description of a :class:`PE1D` built for ``config``.
+
+    Besides the shape it carries the products the PE's loops need, worked out once by
+    whoever issues the job (:func:`pe_job`), so no PE has a multiplier for them.
+    """
+    c = config
     return data.StructLayout({
-        "s":       range(1, config.max_s + 1),        # filter row width S
-        "f":       range(1, config.max_f + 1),        # output row width F
-        "u":       range(1, config.max_stride + 1),   # stride U
-        "p":       range(1, config.psum_spad + 1),    # filters interleaved
-        "q":       range(1, config.ifmap_spad + 1),   # channels interleaved
-        "psum_en": 1,                                 # add psum_in to each output
+        "s":       range(1, c.max_s + 1),              # filter row width S
+        "f":       range(1, c.max_f + 1),              # output row width F
+        "u":       range(1, c.max_stride + 1),         # stride U
+        "p":       range(1, c.psum_spad + 1),          # filters interleaved
+        "q":       range(1, c.ifmap_spad + 1),         # channels interleaved
+        "psum_en": 1,                                  # add psum_in to each output
+        "n_in":    range(c.max_f * c.max_stride + c.max_s + 1),  # (F - 1) * U + S
+        "qs":      range(c.ifmap_spad + 1),            # q * S: the sliding window
+        "qu":      range(c.ifmap_spad + 1),            # q * U: the window's step
+        "pqs":     range(c.filter_spad + 1),           # p * q * S: weights of the job
     })
+
+
+def pe_job(*, s, f, u, p, q, psum_en):
+    """The ``cfg`` value of a job: its shape and the products :func:`pe_cfg_layout` holds."""
+    return {"s": s, "f": f, "u": u, "p": p, "q": q, "psum_en": psum_en,
+            "n_in": (f - 1) * u + s, "qs": q * s, "qu": q * u, "pqs": p * q * s}
 
 
 class PE1D(wiring.Component):
     """One row-stationary PE: filter rows stationary, input rows sliding, psums out.
 
-    A job, held on ``cfg`` when ``start`` is pulsed, convolves ``q`` input rows (one per
+    A job, held on ``cfg`` (see :func:`pe_job`) when ``start`` is pulsed, convolves ``q`` input rows (one per
     channel, ``(F - 1) * U + S`` values each) with ``p`` filters of ``q`` rows of ``S``
     weights at stride ``U``, summing over the channels locally:
 
@@ -110,12 +125,9 @@ class PE1D(wiring.Component):
         ispad_w, ispad_r = ispad.write_port(), ispad.read_port(domain="comb")
         pspad_w, pspad_r = pspad.write_port(), pspad.read_port(domain="comb")
 
-        # Job registers, and the products of its fields that the loops need.
+        # The job, with the products of its fields that the loops need.
         job  = Signal(pe_cfg_layout(c))
-        n_in = Signal(range(c.max_f * c.max_stride + c.max_s + 1))  # positions per row
-        qs   = Signal(range(ID + 1))                               # window size, q * S
-        qu   = Signal(range(ID + 1))                               # window step, q * U
-        pqs  = Signal(range(FD + 1))                               # weights, p * q * S
+        n_in, qs, qu, pqs = job.n_in, job.qs, job.qu, job.pqs
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
 
@@ -135,7 +147,7 @@ class PE1D(wiring.Component):
         # `occ` counts entries from the window base `rb` onwards. It goes negative when a
         # stride larger than the filter frees values that have not arrived yet; those then
         # land behind the base and are never read.
-        a_pos = Signal.like(n_in)
+        a_pos = Signal(range(c.max_f * c.max_stride + c.max_s + 1))
         a_c   = Signal(range(ID))
         wp    = Signal(range(ID))
         rb    = Signal(range(ID))
@@ -184,7 +196,7 @@ class PE1D(wiring.Component):
             self.skip.eq(issue & zero),
         ]
 
-        free = Signal.like(qu)
+        free = Signal(range(ID + 1))
         with m.If(issue):
             with m.If(last):
                 m.d.sync += o.eq(0)
@@ -251,10 +263,6 @@ class PE1D(wiring.Component):
             m.d.sync += [
                 busy.eq(1),
                 job.eq(self.cfg),
-                n_in.eq((self.cfg.f - 1) * self.cfg.u + self.cfg.s),
-                qs.eq(self.cfg.q * self.cfg.s),
-                qu.eq(self.cfg.q * self.cfg.u),
-                pqs.eq(self.cfg.p * self.cfg.q * self.cfg.s),
                 w_loaded.eq(0),
                 a_pos.eq(0), a_c.eq(0), wp.eq(0), rb.eq(0), occ.eq(0),
                 f.eq(0), k.eq(0), o.eq(0), kbase.eq(0),

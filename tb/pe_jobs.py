@@ -1,10 +1,15 @@
 """Random jobs for the 1-D PE and their expected outputs, shared by both test tiers."""
 
+from hw.pe import pe_job
+
 from .golden import conv1d_row
 
-__all__ = ["random_pe_jobs", "pe_job_expect", "pe_job_fits", "pe_job_streams"]
+__all__ = ["random_pe_jobs", "pe_job_expect", "pe_job_fits", "pe_job_streams", "SHAPE_KEYS",
+           "CFG_KEYS"]
 
 SHAPE_KEYS = ("s", "f", "u", "p", "q", "psum_en")
+# The PE's `cfg` fields: the shape and its products (hw.pe.pe_job).
+CFG_KEYS = SHAPE_KEYS + ("n_in", "qs", "qu", "pqs")
 
 
 def pe_job_fits(config, job):
@@ -43,7 +48,7 @@ def pe_job_streams(job):
 def random_pe_jobs(rng, config, count, *, max_q=3, max_p=3, max_f=24, shapes=None):
     """``count`` random jobs within ``config``, with values biased towards the ends of their
     ranges and towards zero, and random partial sums in. A job is a dict with the ``cfg``
-    fields (``s``, ``f``, ``u``, ``p``, ``q``, ``psum_en``), ``wgt[k][c][s]``,
+    fields (``CFG_KEYS``: the shape and its products), ``wgt[k][c][s]``,
     ``act[c][i]``, ``psum`` (``[f][k]`` order), ``expect``, and the counts ``macs`` and
     ``zeros`` (multiplies whose activation is zero).
 
@@ -71,7 +76,7 @@ def random_pe_jobs(rng, config, count, *, max_q=3, max_p=3, max_f=24, shapes=Non
 
         def value(lo, hi):
             return rng.choice([lo, hi, 0, rng.randint(lo, hi), rng.randint(lo, hi)])
-        job = dict(shape,
+        job = dict(pe_job(**{k: shape[k] for k in SHAPE_KEYS}),
                    wgt=[[[value(wlo, whi) for _ in range(s)] for _ in range(q)]
                         for _ in range(p)],
                    act=[[value(alo, ahi) for _ in range(n_in)] for _ in range(q)],

@@ -8,6 +8,7 @@ import pytest
 from gen.config import preset
 from gen.mapper import Layer, map_layer
 from hw.array import PEArray
+from hw.pe import pe_job
 from tb.array_plan import pass_packets, plan_strip
 from tb.golden import conv2d
 
@@ -56,8 +57,10 @@ def run_layer(cfg, layer, x, w, *, rng, idle=0.0):
                     filt, ifm, values = pass_packets(mapping, cfg, x, w, n=n, e0=e0,
                                                      rows_in_strip=rows, ff=ff, cf=cf)
                     slots, zeros = _mac_slots(layer, mapping, chains, values)
-                    job = dict(s=layer.s, f=layer.f, u=layer.stride, p=mapping.p,
-                               q=mapping.q, acc=int(cf > 0))
+                    job = pe_job(s=layer.s, f=layer.f, u=layer.stride, p=mapping.p,
+                                 q=mapping.q, psum_en=0)
+                    del job["psum_en"]
+                    job.update(acc=int(cf > 0), fp=layer.f * mapping.p)
                     last = cf == mapping.channel_folds - 1
                     schedule.append(dict(writes=writes if (ff, cf) == (0, 0) else [],
                                          job=job, filt=filt, ifm=ifm, slots=slots,

@@ -60,7 +60,7 @@ def test_verilog_pe_top(tmp_path):
     man = json.loads((tmp_path / "rowloom_tiny_pe.json").read_text())
     ports = {p["name"]: p for p in man["ports"]}
     assert ports["psum_out__payload"]["width"] == man["derived"]["acc_bits"] == 23
-    assert set(ports["cfg"]["fields"]) == {"s", "f", "u", "p", "q", "psum_en"}
+    assert set(ports["cfg"]["fields"]) == {"s", "f", "u", "p", "q", "psum_en", "n_in", "qs", "qu", "pqs"}
 
 
 @pytest.mark.parametrize("args,needle", [

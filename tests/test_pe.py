@@ -4,7 +4,7 @@ import pytest
 
 from gen.config import preset
 from hw.pe import PE1D
-from tb.pe_jobs import SHAPE_KEYS, pe_job_streams, random_pe_jobs
+from tb.pe_jobs import CFG_KEYS, pe_job_streams, random_pe_jobs
 
 from .sim import run_sim, seeded_rng, stream_get, stream_put
 
@@ -35,7 +35,7 @@ def test_pe_random_jobs(request, variant, idle, stall):
 
     async def control(ctx):
         for job in jobs:
-            ctx.set(dut.cfg, {k: job[k] for k in SHAPE_KEYS})
+            ctx.set(dut.cfg, {k: job[k] for k in CFG_KEYS})
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
