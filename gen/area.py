@@ -389,7 +389,7 @@ def format_report(report, device=None, pnr=None):
              + f": yosys {report['synth_s']} s"]
     for i, r in enumerate(rows):
         lines.append("  ".join(str(c).rjust(w) if j else str(c).ljust(w)
-                               for j, (c, w) in enumerate(zip(r, widths))))
+                               for j, (c, w) in enumerate(zip(r, widths, strict=True))))
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     if target == "generic" and report.get("gate_equivalents"):
