@@ -9,7 +9,7 @@ BUILD  ?= build
 SIM    ?= icarus
 PRESETS = $(shell $(PY) -m gen.cli presets --names 2>/dev/null)
 
-.PHONY: setup test test-full demo verilog lint bench clean iverilog
+.PHONY: setup test test-full demo verilog lint bench synth clean iverilog
 
 setup: $(STAMP) iverilog
 
@@ -31,10 +31,15 @@ iverilog:
 	  fi; }
 
 test: setup
-	$(PY) -m pytest -n 2 -m "not slow"
+	$(PY) -m pytest -n 2 -m "not slow and not synth"
 
 test-full: setup
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 -m "not synth"
+
+# Area of every preset on every target (build/synth/synth.md), then the baseline checks.
+synth: setup
+	$(PY) scripts/synth_all.py --out $(BUILD)/synth
+	$(PY) -m pytest -n 2 -m synth
 
 demo: setup
 	$(VENV)/bin/rowloom verilog --preset tiny -o $(BUILD)/demo

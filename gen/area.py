@@ -73,10 +73,13 @@ DEFAULT_DEVICE = {"ice40": "up5k", "ecp5": "85k", "xilinx": "xc7a35t"}
 
 # yosys script per target; {top} is the module name. `stat` follows.
 _SYNTH = {
-    "generic": "synth -top {top}",
+    # Memories stay memories (`memory_map` would turn a 108 KB buffer into flip-flops);
+    # their bits are reported on their own.
+    "generic": "synth -top {top} -run begin:fine\nopt -fast -full\ntechmap\nopt -fast\n"
+               "abc\nopt -fast",
     "ice40":   "synth_ice40 -dsp -noflatten -top {top}",
     "ecp5":    "synth_ecp5 -noflatten -top {top}",
-    "xilinx":  "synth_xilinx -family xc7 -noflatten -top {top}",
+    "xilinx":  "synth_xilinx -family xc7 -top {top}",     # keeps the hierarchy by default
 }
 
 # Cell type -> resource, by target. RAM primitives count in block-RAM units of the family
@@ -95,7 +98,8 @@ _RESOURCES = {
     "xilinx": [
         (r"LUT[1-6]", "lut", 1), (r"CARRY4", "carry", 1), (r"FD[RSCP]E\w*", "ff", 1),
         (r"DSP48E1", "dsp", 1), (r"RAMB18E1", "bram", 1), (r"RAMB36E1", "bram", 2),
-        (r"RAM\d+[XM]\w*", "lutram", 1), (r"MUXF[78]", "mux", 1),
+        (r"RAM\d+[XM]\w*", "lutram", 1), (r"MUXF[78]", "mux", 1), (r"INV", "lut", 1),
+        (r"[IO]BUF\w*|BUFG\w*", "io", 1),
     ],
 }
 
@@ -150,9 +154,14 @@ def _block_of(module, top, kind="accel"):
 
 def _resources(target, cells):
     """Resource counts of a cell-type histogram (``generic``: the cell types themselves)."""
-    if target == "generic":
-        return dict(cells)
     out = {}
+    if target == "generic":     # yosys's internal gate library
+        for cell, n in cells.items():
+            res = ("mem" if cell.startswith("$mem") else
+                   "ff" if re.search(r"DFF|DLATCH|SR_", cell) else
+                   "gate" if cell.startswith("$_") else "other")
+            out[res] = out.get(res, 0) + n
+        return out
     for cell, n in cells.items():
         for pattern, res, weight in _RESOURCES[target]:
             if re.fullmatch(pattern, cell):
@@ -188,9 +197,9 @@ def _parse_stat(stat, top, target, kind="accel"):
         res = _resources(target, own[name])
         modules[name] = {"instances": count[name], "cells": own[name], "resources": res}
         block = _block_of(name, top, kind)
-        if block in ("control", "array") and target != "generic":
-            # RAM primitives outside the PEs are the global buffer and the psum lanes.
-            mem = {k: res.pop(k) for k in ("bram", "spram") if k in res}
+        if block in ("control", "array"):
+            # Memories outside the PEs are the global buffer, biases and psum lanes.
+            mem = {k: res.pop(k) for k in ("bram", "spram", "mem") if k in res}
             _add(blocks["buffers"], mem, count[name])
         _add(blocks[block], res, count[name])
         _add(total, _resources(target, own[name]), count[name])
@@ -228,7 +237,9 @@ def synthesize(config, target, *, top="accel", work_dir=None, log=print):
               f"tee -q -o {stat_file.name} stat -json"]
     if target == "generic":
         cmos = work / "stat-cmos.json"
-        script.append(f"tee -q -o {cmos.name} stat -json -tech cmos")
+        netlist = work / "generic.json"
+        script += [f"tee -q -o {cmos.name} stat -json -tech cmos",
+                   f"write_json {netlist.name}"]
     script_file = work / f"synth-{target}.ys"
     script_file.write_text("\n".join(script) + "\n")
     ylog = work / f"yosys-{target}.log"
@@ -249,7 +260,20 @@ def synthesize(config, target, *, top="accel", work_dir=None, log=print):
               "synth_s": round(wall, 1)}
     if target == "generic":
         report["gate_equivalents"] = _gate_equivalents(json.loads(cmos.read_text()))
+        report["memory_bits"] = _memory_bits(json.loads(netlist.read_text()), modules)
     return report
+
+
+def _memory_bits(netlist, modules):
+    """Bits of the memories left as memory cells, over every instance of their modules."""
+    bits = 0
+    for name, mod in netlist["modules"].items():
+        times = modules.get(name.lstrip("\\"), {}).get("instances", 0)
+        for cell in mod.get("cells", {}).values():
+            if cell["type"].startswith("$mem"):
+                prm = cell["parameters"]
+                bits += int(prm["WIDTH"], 2) * int(prm["SIZE"], 2) * times
+    return bits
 
 
 def fit(report, device):
@@ -373,10 +397,10 @@ def format_report(report, device=None, pnr=None):
     """The terminal table of a :func:`synthesize` report."""
     target = report["target"]
     if target == "generic":
-        keys = sorted(report["total"], key=lambda k: -report["total"][k])
+        keys = [r for r in ("gate", "ff", "mem", "other") if r in report["total"]]
     else:
         keys = [r for r in ("lut", "carry", "ff", "dsp", "alu54", "bram", "spram", "lutram",
-                            "mux", "other") if r in report["total"]]
+                            "mux", "io", "other") if r in report["total"]]
     rows = [("block", *keys)]
     for block in BLOCKS:
         counts = report["blocks"][block]
@@ -393,8 +417,9 @@ def format_report(report, device=None, pnr=None):
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     if target == "generic" and report.get("gate_equivalents"):
-        lines.append(f"gate equivalents (NAND2, from yosys's CMOS estimate): "
-                     f"{report['gate_equivalents']:,}")
+        lines.append(f"gate equivalents (NAND2, from yosys's CMOS estimate, memories "
+                     f"excluded): {report['gate_equivalents']:,}; memory bits: "
+                     f"{report['memory_bits']:,}")
     if device is not None:
         over = fit(report, device)
         if over:
