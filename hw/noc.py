@@ -29,7 +29,10 @@ class MulticastBus(wiring.Component):
     ``row_id[y] == row`` and ``col_id[y][x] == col``: one packet reaches a whole row, a diagonal or a single
     receiver depending on the IDs. Each receiver has a FIFO of ``depth`` packets; a packet
     is taken only when every matching FIFO has room, and is then written to all of them
-    in the same cycle. A packet that matches no receiver is dropped.
+    in the same cycle. A packet that matches no receiver is dropped. With ``depth=1`` the
+    buffer is one register that has room in the cycle its packet leaves, so a receiver
+    that takes a packet every cycle never stalls the bus (its ``ready`` reaches ``i.ready``
+    combinationally).
 
     Parameters
     ----------
@@ -78,17 +81,29 @@ class MulticastBus(wiring.Component):
             row_hit = Signal(name=f"row_hit_{y}")
             m.d.comb += row_hit.eq(self.row_id[y] == self.i.payload.row)
             for x in range(self._cols):
+                hit = Signal(name=f"hit_{y}_{x}")
+                o = self.o[y][x]
+                m.d.comb += hit.eq(self.en[y][x] & row_hit
+                                   & (self.col_id[y][x] == self.i.payload.col))
+                write = self.i.valid & self.i.ready & hit
+                if self._depth == 1:
+                    full = Signal(name=f"full_{y}_{x}")
+                    held = Signal(width, name=f"held_{y}_{x}", reset_less=True)
+                    m.d.comb += [o.valid.eq(full), o.payload.eq(held)]
+                    with m.If(write):
+                        m.d.sync += [full.eq(1), held.eq(self.i.payload.data)]
+                    with m.Elif(o.ready):
+                        m.d.sync += full.eq(0)
+                    room.append(~hit | ~full | o.ready)
+                    continue
                 q = fifo.SyncFIFOBuffered(width=width, depth=self._depth)
                 m.submodules[f"q_{y}_{x}"] = q
-                hit = Signal(name=f"hit_{y}_{x}")
                 m.d.comb += [
-                    hit.eq(self.en[y][x] & row_hit
-                           & (self.col_id[y][x] == self.i.payload.col)),
                     q.w_data.eq(self.i.payload.data),
-                    q.w_en.eq(self.i.valid & self.i.ready & hit),
-                    self.o[y][x].valid.eq(q.r_rdy),
-                    self.o[y][x].payload.eq(q.r_data),
-                    q.r_en.eq(self.o[y][x].ready),
+                    q.w_en.eq(write),
+                    o.valid.eq(q.r_rdy),
+                    o.payload.eq(q.r_data),
+                    q.r_en.eq(o.ready),
                 ]
                 room.append(~hit | q.w_rdy)
         m.d.comb += self.i.ready.eq(Cat(*room).all())
