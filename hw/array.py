@@ -193,7 +193,7 @@ class PEArray(wiring.Component):
         pe_busy = []
         for y in range(R):
             for x in range(C):
-                pe = pes[y][x] = PE1D(config=c)
+                pe = pes[y][x] = PE1D(config=c, counters=False)   # counted here
                 m.submodules[f"pe_{y}_{x}"] = pe
                 fser = BeatSerializer(shape=self._wgt, beat=c.beat)
                 iser = BeatSerializer(shape=self._act, beat=c.beat)

@@ -70,7 +70,7 @@ class MAC(wiring.Component):
     zero_gate : bool
         Skip multiplies whose activation is zero and count them.
     counter_width : int
-        Width of the ``macs`` and ``gated`` counters (they wrap).
+        Width of the ``macs`` and ``gated`` counters (they wrap); 0 leaves them out.
 
     Members
     -------
@@ -83,7 +83,7 @@ class MAC(wiring.Component):
     acc : Out(acc_width)
         Signed unless both operands are unsigned.
     macs : Out(counter_width)
-        Products accumulated since reset.
+        Products accumulated since reset (absent when ``counter_width`` is 0).
     gated : Out(counter_width)
         Enabled cycles skipped because ``a`` was zero (always 0 without ``zero_gate``).
     """
@@ -93,7 +93,8 @@ class MAC(wiring.Component):
         _check_int("a_width", a_width, 2, 32)
         _check_int("b_width", b_width, 2, 32)
         _check_int("reduction", reduction, 1, 1 << 40)
-        _check_int("counter_width", counter_width, 1, 64)
+        _check_int("counter_width", counter_width, 0, 64)
+        self._counters = counter_width > 0
         need = acc_width_for(a_width=a_width, a_signed=bool(a_signed), b_width=b_width,
                              b_signed=bool(b_signed), reduction=reduction)
         if acc_width is None:
@@ -110,8 +111,8 @@ class MAC(wiring.Component):
             "en":    In(1),
             "clear": In(1),
             "acc":   Out(self._acc_shape),
-            "macs":  Out(counter_width),
-            "gated": Out(counter_width),
+            **({"macs": Out(counter_width), "gated": Out(counter_width)}
+               if self._counters else {}),
         })
 
     @property
@@ -130,10 +131,11 @@ class MAC(wiring.Component):
         if self._zero_gate:
             m.d.comb += gate.eq(self.a == 0)
         take = self.en & ~gate
-        m.d.sync += [
-            self.macs.eq(self.macs + take),
-            self.gated.eq(self.gated + (self.en & gate)),
-        ]
+        if self._counters:
+            m.d.sync += [
+                self.macs.eq(self.macs + take),
+                self.gated.eq(self.gated + (self.en & gate)),
+            ]
 
         product = self.a * self.b
         if self._product_reg:

@@ -58,6 +58,9 @@ class PE1D(wiring.Component):
     ----------
     config : gen.config.Config
         Widths, scratchpad depths and run-time limits.
+    counters : bool
+        Keep the ``macs`` and ``gated`` counters; an array that counts ``fire`` and
+        ``skip`` itself leaves them out.
 
     Members
     -------
@@ -74,16 +77,17 @@ class PE1D(wiring.Component):
         Partial sums from the neighbouring PE; taken only when ``psum_en``.
     psum_out : Out(stream.Signature(acc))
     macs, gated : Out(counter_width)
-        MACs performed and MACs skipped by zero gating, since reset.
+        MACs performed and MACs skipped by zero gating, since reset (with ``counters``).
     fire, skip : Out(1)
         A MAC is performed (``fire``) or skipped by zero gating (``skip``) this cycle; an
         array counts these instead of keeping counters in every PE.
     """
 
-    def __init__(self, *, config):
+    def __init__(self, *, config, counters=True):
         if not hasattr(config, "filter_spad"):
             raise TypeError(f"config must be a rowloom Config, not {config!r}")
         self._config = config
+        self._counters = bool(counters)
         c = config
         self._act_shape = signed(c.act_width) if c.act_signed else unsigned(c.act_width)
         self._wgt_shape = signed(c.wgt_width) if c.wgt_signed else unsigned(c.wgt_width)
@@ -97,8 +101,8 @@ class PE1D(wiring.Component):
             "act":      In(stream.Signature(self._act_shape)),
             "psum_in":  In(stream.Signature(self._acc_shape)),
             "psum_out": Out(stream.Signature(self._acc_shape)),
-            "macs":     Out(c.counter_width),
-            "gated":    Out(c.counter_width),
+            **({"macs": Out(c.counter_width), "gated": Out(c.counter_width)}
+               if self._counters else {}),
             "fire":     Out(1),
             "skip":     Out(1),
         })
@@ -115,8 +119,10 @@ class PE1D(wiring.Component):
         m.submodules.mac = mac = MAC(
             a_width=c.act_width, a_signed=c.act_signed, b_width=c.wgt_width,
             b_signed=c.wgt_signed, reduction=c.reduction, acc_width=c.acc_bits,
-            product_reg=c.product_reg, zero_gate=c.zero_gate, counter_width=c.counter_width)
-        m.d.comb += [self.macs.eq(mac.macs), self.gated.eq(mac.gated)]
+            product_reg=c.product_reg, zero_gate=c.zero_gate,
+            counter_width=c.counter_width if self._counters else 0)
+        if self._counters:
+            m.d.comb += [self.macs.eq(mac.macs), self.gated.eq(mac.gated)]
 
         m.submodules.fspad = fspad = memory.Memory(shape=self._wgt_shape, depth=FD, init=[])
         m.submodules.ispad = ispad = memory.Memory(shape=self._act_shape, depth=ID, init=[])

@@ -88,3 +88,10 @@ def test_mac_random(request, product_reg, zero_gate, aw, asg, bw, bsg):
     counts = seen.pop()
     assert seen == expect, f"seed={seed}"
     assert counts == (macs, gated), f"seed={seed}"
+
+
+def test_counters_can_be_left_out():
+    # An array counts MACs from each PE's `fire`/`skip` and needs no counters per MAC.
+    assert "macs" in MAC(a_width=8, b_width=8).signature.members
+    bare = MAC(a_width=8, b_width=8, counter_width=0)
+    assert "macs" not in bare.signature.members and "gated" not in bare.signature.members

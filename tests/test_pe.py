@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (the signature tests build PEs that are never elaborated)
 import dataclasses
 
 import pytest
@@ -78,3 +80,9 @@ def test_pe_random_jobs(request, variant, idle, stall):
         macs, gated = macs + job["macs"] - gz, gated + gz
         assert cnt == (macs, gated), f"seed={seed} job {i} counters"
     assert tuple(pulses) == (macs, gated), f"seed={seed}: fire/skip pulses"
+
+
+def test_counters_can_be_left_out():
+    cfg = preset("tiny")
+    assert "macs" in PE1D(config=cfg).signature.members
+    assert {"macs", "gated"}.isdisjoint(PE1D(config=cfg, counters=False).signature.members)
