@@ -27,9 +27,28 @@ examples:
   rowloom check-pe --preset tiny --sim verilator --jobs 50
   rowloom area --preset tiny --target ice40 --fmax
   rowloom area --preset eyeriss-int8 --target ecp5 --device 85k --json area.json
+  rowloom compress --weights fc6.npy --density 0.09 --pes 64 -o fc6.npz
 
 A config file is a JSON object of Config fields (see `rowloom verilog --preset tiny` and
 the config section of the generated <top>.json); fields left out take their defaults."""
+
+
+COMPRESS_DESCRIPTION = """\
+Compress the weight matrices of fully-connected layers for the EIE engine (Deep
+Compression, docs/compress.md):
+
+  prune   keep the round(D x rows x cols) largest-magnitude weights (--density D), or
+          those with |w| > T (--threshold T), or by default every non-zero weight;
+  share   replace the kept weights by a codebook of 2**codebook_bits - 1 values: exactly
+          the distinct values for integer weights with no more of them, else k-means with
+          linear initialization, rounded to --code-width-bit fixed point;
+  encode  interleave the rows over --pes PEs and store each PE's columns as (codebook
+          index, zero count) entries, with padding entries across gaps wider than the
+          --index-bits range, and a pointer per column.
+
+Writes the model (-o, .npz) and prints what --inspect prints: density, padding, the load
+of each PE, the codebook, the storage and the compression ratio against dense 16-bit
+weights. Nothing is written on an error."""
 
 
 def _add_design_args(p):
@@ -134,6 +153,87 @@ def _cmd_check_pe(args):
           f"on every stream ({(report['macs'] + report['gated']) / report['cycles']:.2f} "
           "MAC slots per cycle)")
     print(f"  wall time   {wall:.1f} s including the simulator build")
+    return 0
+
+
+_COMPRESS_FLAGS = {"w": "--weights", "pes": "--pes", "density": "--density",
+                   "threshold": "--threshold", "codebook_bits": "--codebook-bits",
+                   "index_bits": "--index-bits", "code_width": "--code-width",
+                   "frac_bits": "--frac-bits"}
+
+
+def _flag_message(message, path, several):
+    """A ValueError of gen.compress in the words of the command line: flags for parameters."""
+    # Underscored names cannot be English words, so every occurrence is a parameter.
+    for name in ("codebook_bits", "index_bits", "code_width", "frac_bits"):
+        message = message.replace(name, _COMPRESS_FLAGS[name])
+    head, _, rest = message.partition(" ")
+    if head == "w":
+        return f"--weights {path} {rest}"
+    if head in _COMPRESS_FLAGS:
+        message = f"{_COMPRESS_FLAGS[head]} {rest}"
+    return f"{message} (--weights {path})" if several else message
+
+
+def _cmd_compress(args):
+    import numpy as np
+
+    from .compress import compress, describe, load, save
+
+    def fail(message):
+        print(f"rowloom: error: {message}", file=sys.stderr)
+        return 2
+
+    options = {"--weights": args.weights, "--density": args.density,
+               "--threshold": args.threshold, "--codebook-bits": args.codebook_bits,
+               "--index-bits": args.index_bits, "--code-width": args.code_width,
+               "--frac-bits": args.frac_bits, "--pes": args.pes, "-o": args.out}
+    if args.inspect is not None:
+        given = [flag for flag, value in options.items() if value is not None]
+        if given:
+            return fail(f"--inspect reads a model and takes no other option, not "
+                        f"{', '.join(given)}")
+        try:
+            layers = load(args.inspect)
+        except OSError as exc:
+            return fail(f"cannot read --inspect {args.inspect}: {exc.strerror or exc}")
+        except ValueError as exc:       # the message starts with the file name
+            return fail(f"--inspect {exc}")
+        print(describe(layers))
+        return 0
+    missing = [flag for flag in ("--weights", "--pes", "-o") if options[flag] is None]
+    if missing:
+        return fail(f"compressing needs {', '.join(missing)} (or --inspect MODEL.npz to read "
+                    f"a model)")
+    if args.density is not None and args.threshold is not None:
+        return fail("--density and --threshold exclude each other; give at most one")
+    kwargs = {name: getattr(args, name) for name in _COMPRESS_FLAGS if name != "w"}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    layers = []
+    for path in args.weights:
+        try:
+            w = np.load(path, allow_pickle=False)
+        except OSError as exc:
+            return fail(f"cannot read --weights {path}: {exc.strerror or exc}")
+        except ValueError as exc:
+            return fail(f"cannot read --weights {path}: {exc}")
+        if not isinstance(w, np.ndarray):
+            w.close()
+            return fail(f"--weights {path} must be a .npy array, not an .npz archive")
+        if layers and w.ndim == 2 and w.shape[1] != layers[-1].rows:
+            return fail(f"--weights {path} has {w.shape[1]} columns, but the layer before "
+                        f"it has {layers[-1].rows} rows: the layers do not chain")
+        try:
+            layers.append(compress(w, **kwargs))
+        except ValueError as exc:
+            return fail(_flag_message(str(exc), path, len(args.weights) > 1))
+    try:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        save(args.out, layers)
+    except OSError as exc:
+        return fail(f"cannot write -o {args.out}: {exc}")
+    print(describe(layers))
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -380,6 +480,38 @@ def build_parser():
     p.add_argument("--waves", action="store_true", help="dump waveforms in the build folder")
     p.add_argument("--build-dir", type=Path, help="build folder (default: build/check-pe/...)")
     p.set_defaults(func=_cmd_check_pe)
+
+    p = sub.add_parser("compress", help="Deep Compression of FC weights for the EIE engine",
+                       description=COMPRESS_DESCRIPTION,
+                       epilog="examples:\n"
+                       "  rowloom compress --weights fc6.npy --density 0.09 --pes 64 -o fc.npz\n"
+                       "  rowloom compress --weights w1.npy --weights w2.npy --threshold 0.02 "
+                       "--pes 8 -o mlp.npz\n"
+                       "  rowloom compress --inspect fc.npz",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", type=Path, action="append", metavar="W.npy",
+                   help="weight matrix, rows x cols (b = W a), integer or float; repeat for "
+                   "the layers of a model, in order")
+    p.add_argument("--inspect", type=Path, metavar="MODEL.npz",
+                   help="describe a compressed model instead (no other option)")
+    p.add_argument("--density", type=float, metavar="D",
+                   help="keep the round(D x rows x cols) largest-magnitude weights, 0 < D <= 1")
+    p.add_argument("--threshold", type=float, metavar="T",
+                   help="keep the weights with |w| > T (not with --density)")
+    p.add_argument("--pes", type=int, metavar="N",
+                   help="PEs, a power of two up to 1024 (required to compress)")
+    p.add_argument("--codebook-bits", type=int, metavar="B",
+                   help="codebook index width, 1..8 (default 4: 15 shared weights)")
+    p.add_argument("--index-bits", type=int, metavar="B",
+                   help="relative row index (zero count) width, 1..8 (default 4)")
+    p.add_argument("--code-width", type=int, metavar="B",
+                   help="decoded weight width, signed, 2..32 (default 16)")
+    p.add_argument("--frac-bits", type=int, metavar="F",
+                   help="fractional bits of decoded float weights (default: the most that "
+                   "fit --code-width; integer weights use 0)")
+    p.add_argument("-o", "--out", type=Path, metavar="MODEL.npz",
+                   help="model file to write (required to compress)")
+    p.set_defaults(func=_cmd_compress)
     return parser
 
 

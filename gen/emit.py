@@ -21,22 +21,28 @@ from amaranth.hdl import Shape
 from amaranth.lib import data
 
 from hw.accel import Accelerator
+from hw.eie import EieEngine
+from hw.eie_pe import SparsePE
 from hw.pe import PE1D
 
 from . import __version__
+from .eie_config import EieConfig
 
 __all__ = ["TOPS", "build_top", "top_name", "share_modules", "to_verilog", "port_list",
            "manifest", "c_header", "write_design"]
 
-# What can be generated: the whole accelerator, or one PE on its own (for its bench).
+# What can be generated: the whole accelerator, or one PE on its own (for its bench), of
+# the row-stationary design (a Config) or the EIE engine (an EieConfig).
 TOPS = {"accel": Accelerator, "pe": PE1D}
+EIE_TOPS = {"accel": EieEngine, "pe": SparsePE}
 
 
 def build_top(config, top="accel"):
     """The top-level component ``top`` (a key of ``TOPS``) generated for ``config``."""
-    if top not in TOPS:
-        raise ValueError(f"top must be one of {sorted(TOPS)}, not {top!r}")
-    return TOPS[top](config=config)
+    tops = EIE_TOPS if isinstance(config, EieConfig) else TOPS
+    if top not in tops:
+        raise ValueError(f"top must be one of {sorted(tops)}, not {top!r}")
+    return tops[top](config=config)
 
 
 def top_name(config, top="accel"):

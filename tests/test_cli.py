@@ -120,3 +120,75 @@ def test_conv_rejects_bad_inputs(tmp_path):
     assert r.returncode != 0 and "must hold integers" in r.stderr
     r = run(*base, "--ifmap", str(tmp_path / "big.npy"), "--weights", str(tmp_path / "w.npy"))
     assert r.returncode != 0 and "300 is outside the configured range -128..127" in r.stderr
+
+
+def test_compress_then_inspect(tmp_path, capsys):
+    import numpy as np
+    rng = np.random.default_rng(20160618)
+    print("seed=20160618")
+    np.save(tmp_path / "w.npy", rng.normal(size=(96, 80)))
+    model = tmp_path / "m.npz"
+    assert main(["compress", "--weights", str(tmp_path / "w.npy"), "--density", "0.1",
+                 "--pes", "4", "-o", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert model.exists() and f"wrote {model}" in out
+    for needle in ("density 10.00%", "padding overhead", "ratio"):
+        assert needle in out
+    result = run("compress", "--inspect", str(model))
+    assert result.returncode == 0 and result.stderr == ""
+    for needle in ("96 x 80", "4 PEs", "density 10.00%", "padding", "per PE", "codebook",
+                   "frac bits", "storage", "ratio"):
+        assert needle in result.stdout
+    from gen.compress import load
+    (layer,) = load(model)
+    assert layer.pes == 4 and layer.nonzeros == 768
+    result = run("compress", "--inspect", str(tmp_path / "none.npz"))
+    assert result.returncode == 2 and result.stderr.startswith("rowloom: error: ")
+
+
+def test_compress_model_of_two_layers(tmp_path, capsys):
+    import numpy as np
+    np.save(tmp_path / "a.npy", np.arange(-12, 12).reshape(6, 4))
+    np.save(tmp_path / "b.npy", np.ones((3, 6), dtype=np.int8))
+    model = tmp_path / "sub" / "m.npz"
+    assert main(["compress", "--weights", str(tmp_path / "a.npy"), "--weights",
+                 str(tmp_path / "b.npy"), "--pes", "2", "--index-bits", "2",
+                 "-o", str(model)]) == 0
+    assert "model: 2 layers" in capsys.readouterr().out
+    from gen.compress import load
+    assert [x.rows for x in load(model)] == [6, 3]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--weights", "{missing}", "--pes", "4", "-o", "{out}"],
+     "cannot read --weights {missing}: No such file"),
+    (["--weights", "{w}", "--density", "0.1", "--threshold", "0.5", "--pes", "4", "-o", "{out}"],
+     "--density and --threshold exclude each other"),
+    (["--weights", "{w}", "--density", "0", "--pes", "4", "-o", "{out}"],
+     "--density must be a number in (0, 1], not 0.0"),
+    (["--weights", "{w}", "--density", "1.5", "--pes", "4", "-o", "{out}"],
+     "--density must be a number in (0, 1], not 1.5"),
+    (["--weights", "{w}", "--pes", "3", "-o", "{out}"], "--pes must be a power of two"),
+    (["--weights", "{w}", "--pes", "4", "--code-width", "40", "-o", "{out}"],
+     "--code-width must be an integer in 2..32, not 40"),
+    (["--weights", "{w}", "--pes", "4"], "compressing needs -o"),
+    (["--weights", "{vec}", "--pes", "4", "-o", "{out}"],
+     "--weights {vec} must be a non-empty 2-D array"),
+    (["--inspect", "{w}"], "not a compressed model"),
+    (["--inspect", "{missing}"], "cannot read --inspect {missing}"),
+    (["--inspect", "{w}", "--pes", "4"], "--inspect reads a model and takes no other option"),
+])
+def test_compress_rejects_bad_input(tmp_path, capsys, args, needle):
+    import numpy as np
+    files = {"missing": tmp_path / "none.npy", "w": tmp_path / "w.npy",
+             "vec": tmp_path / "v.npy", "out": tmp_path / "out" / "m.npz"}
+    np.save(files["w"], np.ones((8, 8)))
+    np.save(files["vec"], np.ones(8))
+    # In process, for speed: main's return value is the exit status.
+    assert main(["compress", *[a.format(**files) for a in args]]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rowloom: error: ")
+    assert needle.format(**files) in lines[0]
+    assert not (tmp_path / "out").exists()
