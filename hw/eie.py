@@ -15,7 +15,8 @@ from amaranth import Array, Cat, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .eie_pe import SparsePE, Target, act_layout, load_depth, load_width
+from .blackbox import BlackBox
+from .eie_pe import SparsePE, Target, pe_signature, act_layout, load_depth, load_width
 
 __all__ = ["EieEngine", "GLOBAL_REGS", "LAYER_REGS", "reg_addr", "cmd_layout"]
 
@@ -73,6 +74,10 @@ def _popcount(bits):
 class EieEngine(wiring.Component):
     """EIE sparse matrix-vector engine generated for ``config``.
 
+    With ``pe_module``, the PEs are instances of that module, generated once from
+    :class:`SparsePE` (see :attr:`separate_modules`) rather than converted N times; the
+    Verilog generator does this, the simulator tests do not.
+
     Members
     -------
     cmd : In(stream.Signature(cmd_layout(config)))
@@ -93,8 +98,9 @@ class EieEngine(wiring.Component):
 
     COUNTERS = ("cycles", "compute", "broadcasts", "stalls", "entries", "padding", "starved")
 
-    def __init__(self, *, config):
+    def __init__(self, *, config, pe_module=None):
         self._config = c = config
+        self._pe_module = pe_module
         super().__init__({
             "cmd":       In(stream.Signature(cmd_layout(c))),
             "start":     In(1),
@@ -110,11 +116,21 @@ class EieEngine(wiring.Component):
     def config(self):
         return self._config
 
+    @property
+    def separate_modules(self):
+        """``(component, name)`` of the modules this one instantiates by name."""
+        if self._pe_module is None:
+            return []
+        return [(SparsePE(config=self._config), self._pe_module)]
+
     def elaborate(self, platform):
         c = self._config
         N = c.pes
         m = Module()
-        pes = [SparsePE(config=c) for _ in range(N)]
+        if self._pe_module is None:
+            pes = [SparsePE(config=c) for _ in range(N)]
+        else:
+            pes = [BlackBox(pe_signature(c), module=self._pe_module) for _ in range(N)]
         for k, pe in enumerate(pes):
             m.submodules[f"pe{k}"] = pe
         busy = Signal()
@@ -213,6 +229,13 @@ class EieEngine(wiring.Component):
         out_i = Signal(range(c.max_rows + 1))
         out_data = Signal(signed(c.acc_bits))
         out_valid = Signal()
+        out_ok = Signal()               # rd_data holds the accumulators of group acc_addr
+        out_state = Signal()
+        cap = Signal()
+        m.d.comb += cap.eq(out_state & out_ok & (out_i < cur["rows"]) &
+                           (~out_valid | self.out.ready))
+        for k, pe in enumerate(pes):
+            m.d.comb += pe.clr_en.eq(cap & (out_k == k))
         last_layer = layer + 1 == glob["n_layers"]
         rd_datas = Array(pe.rd_data for pe in pes)
         m.d.comb += [self.out.payload.eq(out_data), self.out.valid.eq(out_valid)]
@@ -236,8 +259,8 @@ class EieEngine(wiring.Component):
                 with m.If(all_idle):
                     m.d.sync += acc_addr.eq(0)
                     with m.If(last_layer):
-                        m.d.sync += [out_k.eq(0), out_i.eq(0)]
-                        m.next = "OUT_ADDR"
+                        m.d.sync += [out_k.eq(0), out_i.eq(0), out_ok.eq(0)]
+                        m.next = "OUT"
                     with m.Else():
                         m.next = "WB"
             with m.State("WB"):
@@ -250,22 +273,20 @@ class EieEngine(wiring.Component):
                 # The last write-back lands in this cycle, into the bank that is not src.
                 m.d.sync += [src_bank.eq(~src_bank), layer.eq(layer + 1), *reset_scan()]
                 m.next = "SCAN"
-            with m.State("OUT_ADDR"):
-                m.next = "OUT_CAP"
-            with m.State("OUT_CAP"):
-                m.d.sync += [out_data.eq(rd_datas[out_k]), out_valid.eq(1)]
-                for k, pe in enumerate(pes):
-                    m.d.comb += pe.clr_en.eq(out_k == k)
-                m.next = "OUT_SEND"
-            with m.State("OUT_SEND"):
-                with m.If(self.out.ready):
-                    m.d.sync += [out_valid.eq(0), out_i.eq(out_i + 1), out_k.eq(out_k + 1)]
+            with m.State("OUT"):
+                # Every PE reads its accumulator acc_addr; the N rows of that group leave one
+                # per cycle, each cleared as it is taken, then the next group is read.
+                m.d.comb += out_state.eq(1)
+                m.d.sync += out_ok.eq(1)
+                with m.If(self.out.valid & self.out.ready & ~cap):
+                    m.d.sync += out_valid.eq(0)
+                with m.If(cap):
+                    m.d.sync += [out_data.eq(rd_datas[out_k]), out_valid.eq(1),
+                                 out_i.eq(out_i + 1), out_k.eq(out_k + 1)]
                     with m.If(out_k == N - 1):
-                        m.d.sync += acc_addr.eq(acc_addr + 1)
-                    with m.If(out_i + 1 == cur["rows"]):
-                        m.next = "DONE"
-                    with m.Else():
-                        m.next = "OUT_ADDR"
+                        m.d.sync += [acc_addr.eq(acc_addr + 1), out_ok.eq(0)]
+                with m.If((out_i == cur["rows"]) & (~out_valid | self.out.ready)):
+                    m.next = "DONE"
             with m.State("DONE"):
                 m.d.comb += self.done.eq(1)
                 m.d.sync += busy.eq(0)

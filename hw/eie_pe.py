@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from .mac import int_bounds
 
 __all__ = ["SparsePE", "Target", "act_layout", "entry_layout", "load_layout", "load_depth",
-           "load_width", "requantize"]
+           "load_width", "pe_signature", "requantize"]
 
 
 class Target(enum.Enum, shape=3):
@@ -73,6 +73,35 @@ def requantize(value, *, shift, width):
     return Mux(v > hi, hi, Mux(v < lo, lo, v))
 
 
+def pe_signature(config):
+    """The ports of :class:`SparsePE` for ``config``."""
+    c = config
+    return wiring.Signature({
+        "act":        In(stream.Signature(act_layout(c))),
+        "run":        In(1),
+        "ptr_base":   In(range(c.ptr_depth)),
+        "layer":      In(range(c.max_layers)),
+        "idle":       Out(1),
+        "load":       In(stream.Signature(load_layout(c))),
+        "src_bank":   In(1),
+        "src_addr":   In(range(c.act_depth)),
+        "src_en":     In(1),
+        "src_data":   Out(signed(c.act_width)),
+        "acc_addr":   In(range(c.rows_per_pe)),
+        "wb_en":      In(1),
+        "clr_en":     In(1),
+        "raw":        In(1),
+        "relu":       In(1),
+        "shift":      In(range(c.acc_bits)),
+        "rd_data":    Out(signed(c.acc_bits)),
+        "ev_entry":   Out(1),
+        "ev_pad":     Out(1),
+        "ev_starved": Out(1),
+        "busy_count": Out(c.counter_width),
+        
+    })
+
+
 class SparsePE(wiring.Component):
     """One EIE PE generated for an :class:`gen.eie_config.EieConfig`.
 
@@ -96,8 +125,8 @@ class SparsePE(wiring.Component):
     layer : In(range(max_layers))
         The running layer's pointer base and codebook.
     idle : Out(1)
-    load : In(stream.Signature(load_layout(config), always_ready=True))
-        Host writes (``PTR``, ``SPMAT``, ``CODE``, ``ACT``); ``ACT`` writes go to bank 0.
+    load : In(stream.Signature(load_layout(config)))
+        Host writes, always ready (``PTR``, ``SPMAT``, ``CODE``, ``ACT``); ``ACT`` writes go to bank 0.
     src_bank : In(1)
         The activation file holding the running layer's input.
     src_addr : In(range(act_depth)), src_en : In(1), src_data : Out(signed(act_width))
@@ -118,29 +147,7 @@ class SparsePE(wiring.Component):
         self._config = c = config
         self._act = signed(c.act_width)
         self._acc = signed(c.acc_bits)
-        super().__init__({
-            "act":        In(stream.Signature(act_layout(c))),
-            "run":        In(1),
-            "ptr_base":   In(range(c.ptr_depth)),
-            "layer":      In(range(c.max_layers)),
-            "idle":       Out(1),
-            "load":       In(stream.Signature(load_layout(c), always_ready=True)),
-            "src_bank":   In(1),
-            "src_addr":   In(range(c.act_depth)),
-            "src_en":     In(1),
-            "src_data":   Out(self._act),
-            "acc_addr":   In(range(c.rows_per_pe)),
-            "wb_en":      In(1),
-            "clr_en":     In(1),
-            "raw":        In(1),
-            "relu":       In(1),
-            "shift":      In(range(c.acc_bits)),
-            "rd_data":    Out(self._acc),
-            "ev_entry":   Out(1),
-            "ev_pad":     Out(1),
-            "ev_starved": Out(1),
-            "busy_count": Out(c.counter_width),
-        })
+        super().__init__(pe_signature(c))
 
     @property
     def config(self):
@@ -151,6 +158,7 @@ class SparsePE(wiring.Component):
         m = Module()
         ld = self.load.payload
         ld_en = self.load.valid
+        m.d.comb += self.load.ready.eq(1)
 
         # -- memories ----------------------------------------------------------------------
         m.submodules.ptr_even = ptr_even = memory.Memory(

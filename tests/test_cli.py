@@ -192,3 +192,58 @@ def test_compress_rejects_bad_input(tmp_path, capsys, args, needle):
     assert len(lines) == 1 and lines[0].startswith("rowloom: error: ")
     assert needle.format(**files) in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_eie_presets_and_verilog(tmp_path, capsys):
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("eie-tiny ") and "EIE, 4 PEs" in line for line in lines)
+    assert main(["verilog", "--preset", "eie-tiny", "-o", str(tmp_path)]) == 0
+    man = json.loads((tmp_path / "rowloom_eie_tiny.json").read_text())
+    assert man["config"]["arch"] == "eie" and man["kind"] == "EieEngine"
+    # The PE is one module, instantiated four times.
+    text = (tmp_path / "rowloom_eie_tiny.v").read_text()
+    assert text.count("\nmodule rowloom_eie_tiny_pe(") == 1
+    # An EIE config file round-trips through --config.
+    cfg = tmp_path / "eie.json"
+    cfg.write_text(json.dumps({**man["config"], "name": "mine", "pes": 2}))
+    assert main(["verilog", "--config", str(cfg), "-o", str(tmp_path / "mine")]) == 0
+    assert (tmp_path / "mine" / "rowloom_mine.v").exists()
+
+
+def test_fc_rejects_bad_inputs(tmp_path, capsys):
+    import numpy as np
+    w, a = tmp_path / "w.npy", tmp_path / "a.npy"
+    np.save(w, np.eye(6, dtype=np.int64))
+    np.save(a, np.arange(6))
+    base = ["fc", "--weights", str(w), "--act", str(a)]
+    assert main(["fc", "--preset", "tiny", *base[1:]]) == 2
+    assert "an EIE design" in capsys.readouterr().err
+    for extra, needle in ((["--shift", "1,2"], "--shift needs"),
+                          (["--shift", "x"], "--shift wants")):
+        with pytest.raises(SystemExit) as exc:
+            main([*base, "--preset", "eie-tiny", *extra])
+        assert exc.value.code == 2 or needle in str(exc.value.code)
+    np.save(a, np.arange(5))
+    with pytest.raises(SystemExit, match="takes 6"):
+        main([*base, "--preset", "eie-tiny"])
+    np.save(a, np.zeros((2, 2, 6), dtype=np.int64))
+    with pytest.raises(SystemExit, match="one vector or a batch"):
+        main([*base, "--preset", "eie-tiny"])
+
+
+@pytest.mark.rtl
+def test_fc_runs_the_rtl(tmp_path, capsys):
+    import numpy as np
+    rng = np.random.default_rng(11)
+    w = rng.integers(-7, 8, size=(9, 13)) * (rng.random((9, 13)) < 0.4)
+    a = rng.integers(-50, 50, size=(2, 13))
+    np.save(tmp_path / "w.npy", w)
+    np.save(tmp_path / "a.npy", a)
+    assert main(["fc", "--preset", "eie-tiny", "--weights", str(tmp_path / "w.npy"), "--act",
+                 str(tmp_path / "a.npy"), "--sim", "icarus", "--out", str(tmp_path / "b.npy"),
+                 "--stats", str(tmp_path / "s.json"), "--build-dir", str(tmp_path / "b")]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert np.array_equal(np.load(tmp_path / "b.npy"), a @ w.T)
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["broadcasts"] == np.count_nonzero(a)
