@@ -135,6 +135,8 @@ def _block_of(module, top, kind="accel"):
         return "pe"
     if path == top:
         return "control"
+    if path == top + "_pe" or path.startswith(top + "_pe."):
+        return "pe"                 # a PE generated once as its own module (EIE)
     rest = path[len(top) + 1:] if path.startswith(top + ".") else path
     parts = rest.split(".")
     if len(parts) >= 2 and re.fullmatch(r"pe(_v\d+)?", parts[1]) or parts[0] == "pe":

@@ -52,6 +52,31 @@ _INT_RANGES = {
 _BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "zero_gate")
 
 
+def check_fields(obj, int_ranges, bool_fields=()):
+    """Check the name, boolean and integer fields of a config dataclass ``obj``."""
+    if not isinstance(obj.name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", obj.name):
+        raise ConfigError("name", obj.name, "a letter, then letters, digits, '_' or '-'")
+    for name in bool_fields:
+        value = getattr(obj, name)
+        if not isinstance(value, bool):
+            raise ConfigError(name, value, "true or false")
+    for name, (lo, hi) in int_ranges.items():
+        value = getattr(obj, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise ConfigError(name, value, f"an integer in {lo}..{hi}")
+
+
+def known_fields(cls, data):
+    """``data`` checked to be a dict of ``cls``'s fields."""
+    if not isinstance(data, dict):
+        raise ConfigError("config", type(data).__name__, "a JSON object of config fields")
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(key, data[key], f"no such field; fields are {sorted(known)}")
+    return data
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """A rowloom design point. Construct it to validate it; invalid values raise
@@ -122,18 +147,7 @@ class Config:
     beat:          int = 4
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*",
-                                                               self.name):
-            raise ConfigError("name", self.name,
-                              "a letter, then letters, digits, '_' or '-'")
-        for name in _BOOL_FIELDS:
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise ConfigError(name, value, "true or false")
-        for name, (lo, hi) in _INT_RANGES.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise ConfigError(name, value, f"an integer in {lo}..{hi}")
+        check_fields(self, _INT_RANGES, _BOOL_FIELDS)
         need = self.acc_width_min
         if self.acc_width is not None:
             value = self.acc_width
@@ -228,13 +242,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, data):
-        if not isinstance(data, dict):
-            raise ConfigError("config", type(data).__name__, "a JSON object of config fields")
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                raise ConfigError(key, data[key], f"no such field; fields are {sorted(known)}")
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
     @classmethod
     def from_json(cls, text):

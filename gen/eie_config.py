@@ -7,12 +7,11 @@
 
 import dataclasses
 import json
-import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from hw.mac import acc_width_for, int_bounds
 
-from .config import ConfigError
+from .config import ConfigError, check_fields, known_fields
 
 __all__ = ["EieConfig", "EIE_PRESETS", "eie_preset", "is_eie_preset"]
 
@@ -94,14 +93,7 @@ class EieConfig:
     counter_width: int = 32
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*",
-                                                               self.name):
-            raise ConfigError("name", self.name,
-                              "a letter, then letters, digits, '_' or '-'")
-        for name, (lo, hi) in _INT_RANGES.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise ConfigError(name, value, f"an integer in {lo}..{hi}")
+        check_fields(self, _INT_RANGES)
         if self.pes & (self.pes - 1):
             raise ConfigError("pes", self.pes, "a power of two (1, 2, 4, ... 256)")
         need = self.acc_width_min
@@ -196,16 +188,12 @@ class EieConfig:
 
     @classmethod
     def from_dict(cls, data):
-        if not isinstance(data, dict):
-            raise ConfigError("config", type(data).__name__, "a JSON object of config fields")
-        data = dict(data)
-        if data.pop("arch", "eie") != "eie":
-            raise ConfigError("arch", data.get("arch"), "'eie' for an EIE config")
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                raise ConfigError(key, data[key], f"no such field; fields are {sorted(known)}")
-        return cls(**data)
+        if isinstance(data, dict):
+            data = dict(data)
+            arch = data.pop("arch", "eie")
+            if arch != "eie":
+                raise ConfigError("arch", arch, "'eie' for an EIE config")
+        return cls(**known_fields(cls, data))
 
 
 EIE_PRESETS = {
