@@ -406,14 +406,7 @@ def _cmd_conv(args):
           f"({stats['active_pes']} active in a full pass)")
     acc = stats["accesses"]
     print("accesses    " + ", ".join(f"{k} {v}" for k, v in acc.items()))
-    bad = res.mismatches
-    if bad.size:
-        idx = tuple(int(i) for i in bad[0])
-        print(f"MISMATCH at index {idx}: RTL {int(res.out[idx])}, golden "
-              f"{int(res.expect[idx])} ({len(bad)} mismatches)", file=sys.stderr)
-        return 1
-    print(f"PASS        all {res.out.size} outputs match the golden model bit for bit")
-    return 0
+    return _check_outputs(res)
 
 
 def _parse_shifts(text):
@@ -518,6 +511,22 @@ def _cmd_fc(args):
     print(f"load        efficiency {stats['load_efficiency']:.1%} (1 - starvation bubbles / "
           f"PE-cycles), {stats['pe_utilization']:.1%} of PE-cycles on an entry, "
           f"{config.pes} PEs")
+    return _check_outputs(res)
+
+
+def _add_run_args(p, *, out, stats, build):
+    """Options of the commands that run a layer on the generated RTL."""
+    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
+                   help="simulator (default: verilator)")
+    p.add_argument("--waves", action="store_true", help="dump waveforms in the build folder")
+    p.add_argument("--out", type=Path, metavar=out, help="write the outputs here")
+    p.add_argument("--stats", type=Path, metavar="S.json", help=f"write {stats} here")
+    p.add_argument("--build-dir", type=Path, help=f"build folder (default: build/{build}/...)")
+
+
+def _check_outputs(res):
+    """Print PASS, or the first mismatch of an RTL run against its golden model; the exit
+    status."""
     bad = res.mismatches
     if bad.size:
         idx = tuple(int(i) for i in bad[0])
@@ -581,13 +590,7 @@ def build_parser():
     p.add_argument("--relu", action="store_true", help="apply ReLU")
     p.add_argument("--shift", type=int, metavar="K",
                    help="requantize: arithmetic shift right by K, then saturate")
-    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
-                   help="simulator (default: verilator)")
-    p.add_argument("--waves", action="store_true", help="dump waveforms in the build folder")
-    p.add_argument("--out", type=Path, metavar="Y.npy", help="write the outputs here")
-    p.add_argument("--stats", type=Path, metavar="S.json",
-                   help="write cycles, utilization and accesses here")
-    p.add_argument("--build-dir", type=Path, help="build folder (default: build/conv/...)")
+    _add_run_args(p, out="Y.npy", stats="cycles, utilization and accesses", build="conv")
     p.set_defaults(func=_cmd_conv)
 
     p = sub.add_parser("fc", help="run fully-connected layers on the generated EIE engine",
@@ -614,13 +617,7 @@ def build_parser():
     p.add_argument("--shift", type=_parse_shifts, metavar="K[,K...]",
                    help="requantization shifts: one for every layer, one per layer, or one "
                    "per layer but the last (whose accumulators then come out raw)")
-    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
-                   help="simulator (default: verilator)")
-    p.add_argument("--waves", action="store_true", help="dump waveforms in the build folder")
-    p.add_argument("--out", type=Path, metavar="B.npy", help="write the outputs here")
-    p.add_argument("--stats", type=Path, metavar="S.json",
-                   help="write cycles, counters and load efficiency here")
-    p.add_argument("--build-dir", type=Path, help="build folder (default: build/fc/...)")
+    _add_run_args(p, out="B.npy", stats="cycles, counters and load efficiency", build="fc")
     p.set_defaults(func=_cmd_fc)
 
     p = sub.add_parser("area", help="synthesize the design and report area (and Fmax)",
