@@ -48,8 +48,9 @@ _INT_RANGES = {
     "glb_kib":       (1, 4096),
     "glb_banks":     (1, 64),
     "beat":          (1, 16),
+    "skip_queue":    (1, 64),
 }
-_BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "zero_gate")
+_BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "zero_gate", "zero_skip")
 
 
 def check_fields(obj, int_ranges, bool_fields=()):
@@ -115,6 +116,12 @@ class Config:
         Global buffer size in KiB and number of banks.
     beat : int
         Values per transfer on the top-level data streams.
+    zero_skip : bool
+        Skip zero activations in time, not only in power: each PE's input passes a
+        zero-skip encoder and a queue, and the PE spends cycles only on non-zero values
+        (``docs/zero-skip.md``).
+    skip_queue : int
+        Depth of each PE's queue of non-zero values (with ``zero_skip``).
     """
 
     name:          str = "custom"
@@ -145,6 +152,8 @@ class Config:
     glb_kib:       int = 8
     glb_banks:     int = 2
     beat:          int = 4
+    zero_skip:     bool = False
+    skip_queue:    int = 4
 
     def __post_init__(self):
         check_fields(self, _INT_RANGES, _BOOL_FIELDS)
@@ -200,6 +209,11 @@ class Config:
     def max_f(self):
         """Widest output row: ``max_w`` with ``max_pad`` on both sides, ``S = U = 1``."""
         return self.max_w + 2 * self.max_pad
+
+    @property
+    def max_nq(self):
+        """Most input values of one PE job: ``n_in * q <= max_f * ifmap_spad``."""
+        return self.max_f * self.ifmap_spad
 
     @property
     def pes(self):

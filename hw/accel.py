@@ -30,7 +30,7 @@ REGISTERS = (
     # products
     "nbi", "row_last_n", "nbw", "pqs_last", "wq", "hwq", "nplane", "padq", "pwq", "eu",
     "euwq", "scu", "fp", "segfp", "tp", "shp", "hl_full", "hl_layer",
-    "n_in", "qs", "qu", "pqs",
+    "n_in", "qs", "qu", "pqs", "nq",
     # output stage
     "requant", "relu", "shift",
 )
@@ -69,8 +69,11 @@ class Accelerator(wiring.Component):
     cycles, macs, gated, pe_busy, lane_reads, lane_writes, psum_hops, glb_reads,
     glb_writes, words_in, words_out : Out(counter_width)
         Counts since reset (``cycles`` counts busy cycles).
+    seen, skipped, waits : Out(counter_width)
+        With ``zero_skip`` (``SKIP_COUNTERS``): see :class:`hw.array.PEArray`.
     """
 
+    SKIP_COUNTERS = ("seen", "skipped", "waits")
     COUNTERS = ("cycles", "macs", "gated", "pe_busy", "lane_reads", "lane_writes",
                 "psum_hops", "glb_reads", "glb_writes", "words_in", "words_out")
 
@@ -89,8 +92,13 @@ class Accelerator(wiring.Component):
             "start":  In(1),
             "busy":   Out(1),
             "done":   Out(1),
-            **{name: Out(c.counter_width) for name in self.COUNTERS},
+            **{name: Out(c.counter_width) for name in self.counter_names(c)},
         })
+
+    @classmethod
+    def counter_names(cls, config):
+        """``COUNTERS``, and ``SKIP_COUNTERS`` for a ``zero_skip`` design."""
+        return cls.COUNTERS + (cls.SKIP_COUNTERS if config.zero_skip else ())
 
     @property
     def config(self):
@@ -328,7 +336,7 @@ class Accelerator(wiring.Component):
             arr.job.s.eq(reg["s"]), arr.job.f.eq(reg["f"]), arr.job.u.eq(reg["u"]),
             arr.job.p.eq(reg["p"]), arr.job.q.eq(reg["q"]), arr.job.acc.eq(cf != 0),
             arr.job.n_in.eq(reg["n_in"]), arr.job.qs.eq(reg["qs"]), arr.job.qu.eq(reg["qu"]),
-            arr.job.pqs.eq(reg["pqs"]), arr.job.fp.eq(reg["fp"]),
+            arr.job.pqs.eq(reg["pqs"]), arr.job.nq.eq(reg["nq"]), arr.job.fp.eq(reg["fp"]),
         ]
         m.d.sync += self.done.eq(0)
 
@@ -457,6 +465,8 @@ class Accelerator(wiring.Component):
             self.macs.eq(arr.macs), self.gated.eq(arr.gated), self.pe_busy.eq(arr.pe_busy),
             self.lane_reads.eq(arr.lane_reads), self.lane_writes.eq(arr.lane_writes),
             self.psum_hops.eq(arr.psum_hops),
+            *(getattr(self, name).eq(getattr(arr, name))
+              for name in (self.SKIP_COUNTERS if c.zero_skip else ())),
         ]
         m.d.sync += [
             self.cycles.eq(self.cycles + busy),

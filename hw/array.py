@@ -4,11 +4,12 @@ See ``docs/array.md`` for the mapping this array runs.
 """
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib import data, enum, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .noc import BeatSerializer, MulticastBus, beat_layout
 from .pe import PE1D, pe_cfg_layout
+from .skip import ZeroSkipEncoder, entry_layout
 
 __all__ = ["PEArray", "CfgKind", "array_cfg_layout", "packet_layout", "array_job_layout",
            "tag_bits"]
@@ -111,6 +112,13 @@ class PEArray(wiring.Component):
         ``read_width = min(beat, cols)``: one output beat's worth of columns.
     macs, gated, pe_busy, lane_reads, lane_writes, psum_hops, filt_beats, ifm_beats :
         Out(counter_width) — counts since reset.
+    seen, skipped, waits : Out(counter_width)
+        With ``zero_skip``: input values that reached the PEs' encoders, the zeros among
+        them, and PE-cycles an active PE spent waiting for others (finished while the pass
+        runs, or unable to start a sum until its finished ones drain up the chain).
+
+    With ``zero_skip`` each PE's input passes a :class:`hw.skip.ZeroSkipEncoder` and a
+    queue of ``skip_queue`` entries instead of a beat serializer.
     """
 
     def __init__(self, *, config):
@@ -118,8 +126,7 @@ class PEArray(wiring.Component):
         self._act = signed(c.act_width) if c.act_signed else unsigned(c.act_width)
         self._wgt = signed(c.wgt_width) if c.wgt_signed else unsigned(c.wgt_width)
         self._acc = signed(c.acc_bits) if c.acc_signed else unsigned(c.acc_bits)
-        counters = ("macs", "gated", "pe_busy", "lane_reads", "lane_writes", "psum_hops",
-                    "filt_beats", "ifm_beats")
+        counters = self.counter_names(c)
         super().__init__({
             "cfg":     In(stream.Signature(array_cfg_layout(c))),
             "job":     In(array_job_layout(c)),
@@ -134,6 +141,12 @@ class PEArray(wiring.Component):
             "rd_data": Out(data.ArrayLayout(self._acc, self.read_width(c))),
             **{name: Out(c.counter_width) for name in counters},
         })
+
+    @staticmethod
+    def counter_names(config):
+        names = ("macs", "gated", "pe_busy", "lane_reads", "lane_writes", "psum_hops",
+                 "filt_beats", "ifm_beats")
+        return names + (("seen", "skipped", "waits") if config.zero_skip else ())
 
     @staticmethod
     def read_width(config):
@@ -190,19 +203,27 @@ class PEArray(wiring.Component):
         job = Signal(array_job_layout(c))     # the running pass
         fp_shape = range(c.max_f * c.psum_spad + 1)     # psums per chain per pass
         pes = [[None] * C for _ in range(R)]
-        pe_busy = []
+        pe_busy, encoders = [], []
         for y in range(R):
             for x in range(C):
                 pe = pes[y][x] = PE1D(config=c, counters=False)   # counted here
                 m.submodules[f"pe_{y}_{x}"] = pe
                 fser = BeatSerializer(shape=self._wgt, beat=c.beat)
-                iser = BeatSerializer(shape=self._act, beat=c.beat)
                 m.submodules[f"fser_{y}_{x}"] = fser
-                m.submodules[f"iser_{y}_{x}"] = iser
                 wiring.connect(m, fbus.o[y][x], fser.i)
-                wiring.connect(m, ibus.o[y][x], iser.i)
                 wiring.connect(m, fser.o, pe.wgt)
-                wiring.connect(m, iser.o, pe.act)
+                if c.zero_skip:
+                    enc = ZeroSkipEncoder(config=c)
+                    m.submodules[f"enc_{y}_{x}"] = enc
+                    encoders.append(enc)
+                    wiring.connect(m, ibus.o[y][x], enc.i)
+                    self._queue(m, f"queue_{y}_{x}", enc.o, pe.act)
+                    m.d.comb += enc.nq.eq(job.nq)
+                else:
+                    iser = BeatSerializer(shape=self._act, beat=c.beat)
+                    m.submodules[f"iser_{y}_{x}"] = iser
+                    wiring.connect(m, ibus.o[y][x], iser.i)
+                    wiring.connect(m, iser.o, pe.act)
                 r = role[y][x]
                 # PEs sample their job on the start cycle, straight from the input.
                 for name, _ in pe_cfg_layout(c):
@@ -328,4 +349,29 @@ class PEArray(wiring.Component):
             self.filt_beats.eq(self.filt_beats + (self.filt.valid & self.filt.ready)),
             self.ifm_beats.eq(self.ifm_beats + (self.ifm.valid & self.ifm.ready)),
         ]
+        if c.zero_skip:
+            roles = [role[y][x] for y in range(R) for x in range(C)]
+            barrier = [r.active & ~pe.busy for pe, r in zip(flat, roles, strict=True)]
+            m.d.sync += [
+                self.seen.eq(self.seen + sum(
+                    (Mux(e.taken, e.values, 0) for e in encoders), start=0)),
+                self.skipped.eq(self.skipped + sum(
+                    (Mux(e.taken, e.zeros, 0) for e in encoders), start=0)),
+                self.waits.eq(self.waits + popcount([pe.held for pe in flat])
+                              + Mux(busy & started, popcount(barrier), 0)),
+            ]
         return m
+
+    def _queue(self, m, name, source, sink):
+        """``source`` to ``sink`` through a FIFO of ``skip_queue`` entries."""
+        layout = entry_layout(self._config)
+        q = fifo.SyncFIFOBuffered(width=layout.size, depth=self._config.skip_queue)
+        m.submodules[name] = q
+        m.d.comb += [
+            q.w_data.eq(source.payload),
+            q.w_en.eq(source.valid),
+            source.ready.eq(q.w_rdy),
+            sink.valid.eq(q.r_rdy),
+            sink.payload.eq(q.r_data),
+            q.r_en.eq(sink.ready),
+        ]

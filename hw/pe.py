@@ -5,6 +5,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .mac import MAC
+from .skip import entry_layout
 
 __all__ = ["PE1D", "pe_cfg_layout", "pe_job"]
 
@@ -27,13 +28,15 @@ def pe_cfg_layout(config):
         "qs":      range(c.ifmap_spad + 1),            # q * S: the sliding window
         "qu":      range(c.ifmap_spad + 1),            # q * U: the window's step
         "pqs":     range(c.filter_spad + 1),           # p * q * S: weights of the job
+        "nq":      range(c.max_nq + 1),                # n_in * q: input values of the job
     })
 
 
 def pe_job(*, s, f, u, p, q, psum_en):
     """The ``cfg`` value of a job: its shape and the products :func:`pe_cfg_layout` holds."""
     return {"s": s, "f": f, "u": u, "p": p, "q": q, "psum_en": psum_en,
-            "n_in": (f - 1) * u + s, "qs": q * s, "qu": q * u, "pqs": p * q * s}
+            "n_in": (f - 1) * u + s, "qs": q * s, "qu": q * u, "pqs": p * q * s,
+            "nq": ((f - 1) * u + s) * q}
 
 
 class PE1D(wiring.Component):
@@ -49,7 +52,10 @@ class PE1D(wiring.Component):
     ``wgt`` as ``[k][s][c]`` (the ``p * q * S`` weights stay in the filter spad for the
     whole job), ``act`` as ``[i][c]`` (position-major, channels interleaved; a window of
     ``q * S`` values slides through the circular ifmap spad), and ``psum_in`` and
-    ``psum_out`` as ``[f][k]``. Loading overlaps computation; one MAC issues per cycle
+    ``psum_out`` as ``[f][k]``. With ``zero_skip`` in the config, ``act`` instead carries
+    only the non-zero values with their index in that order and how far the input has
+    arrived (:class:`hw.skip.ZeroSkipEncoder`), and the PE spends cycles only on non-zero
+    products. Loading overlaps computation; one MAC issues per cycle
     whenever its operands are present and the psum spad, which queues finished sums for
     output, has room. The caller keeps ``p * q * S <= filter_spad``,
     ``q * max(S, U) <= ifmap_spad`` and ``p <= psum_spad``.
@@ -72,7 +78,8 @@ class PE1D(wiring.Component):
     done : Out(1)
         One-cycle pulse after the last output transfer of a job.
     wgt, act : In(stream.Signature(...))
-        Filter weights and input activations.
+        Filter weights and input activations (entries of ``hw.skip.entry_layout`` with
+        ``zero_skip``).
     psum_in : In(stream.Signature(acc))
         Partial sums from the neighbouring PE; taken only when ``psum_en``.
     psum_out : Out(stream.Signature(acc))
@@ -80,7 +87,11 @@ class PE1D(wiring.Component):
         MACs performed and MACs skipped by zero gating, since reset (with ``counters``).
     fire, skip : Out(1)
         A MAC is performed (``fire``) or skipped by zero gating (``skip``) this cycle; an
-        array counts these instead of keeping counters in every PE.
+        array counts these instead of keeping counters in every PE. With ``zero_skip``,
+        ``skip`` marks the zero product that starts the sum of a window without entries.
+    held : Out(1)
+        The PE would start a sum but its psum spad is full of finished sums that have not
+        drained (it waits for the PE above, or the psum lane).
     """
 
     def __init__(self, *, config, counters=True):
@@ -98,13 +109,15 @@ class PE1D(wiring.Component):
             "busy":     Out(1),
             "done":     Out(1),
             "wgt":      In(stream.Signature(self._wgt_shape)),
-            "act":      In(stream.Signature(self._act_shape)),
+            "act":      In(stream.Signature(entry_layout(c) if c.zero_skip
+                                            else self._act_shape)),
             "psum_in":  In(stream.Signature(self._acc_shape)),
             "psum_out": Out(stream.Signature(self._acc_shape)),
             **({"macs": Out(c.counter_width), "gated": Out(c.counter_width)}
                if self._counters else {}),
             "fire":     Out(1),
             "skip":     Out(1),
+            "held":     Out(1),
         })
 
     @property
@@ -113,7 +126,7 @@ class PE1D(wiring.Component):
 
     def elaborate(self, platform):
         c = self._config
-        FD, ID, PD = c.filter_spad, c.ifmap_spad, c.psum_spad
+        FD, PD = c.filter_spad, c.psum_spad
         m = Module()
 
         m.submodules.mac = mac = MAC(
@@ -125,21 +138,18 @@ class PE1D(wiring.Component):
             m.d.comb += [self.macs.eq(mac.macs), self.gated.eq(mac.gated)]
 
         m.submodules.fspad = fspad = memory.Memory(shape=self._wgt_shape, depth=FD, init=[])
-        m.submodules.ispad = ispad = memory.Memory(shape=self._act_shape, depth=ID, init=[])
         m.submodules.pspad = pspad = memory.Memory(shape=self._acc_shape, depth=PD, init=[])
         fspad_w, fspad_r = fspad.write_port(), fspad.read_port(domain="comb")
-        ispad_w, ispad_r = ispad.write_port(), ispad.read_port(domain="comb")
         pspad_w, pspad_r = pspad.write_port(), pspad.read_port(domain="comb")
 
         # The job, with the products of its fields that the loops need.
         job  = Signal(pe_cfg_layout(c))
-        n_in, qs, qu, pqs = job.n_in, job.qs, job.qu, job.pqs
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
 
         # -- weight loader ---------------------------------------------------------------------
         w_loaded = Signal(range(FD + 1))
-        w_done = w_loaded == pqs
+        w_done = w_loaded == job.pqs
         m.d.comb += [
             self.wgt.ready.eq(busy & ~w_done),
             fspad_w.addr.eq(w_loaded),
@@ -149,79 +159,30 @@ class PE1D(wiring.Component):
         with m.If(self.wgt.valid & self.wgt.ready):
             m.d.sync += w_loaded.eq(w_loaded + 1)
 
-        # -- activation loader: n_in positions x q channels through the circular ifmap spad --
-        # `occ` counts entries from the window base `rb` onwards. It goes negative when a
-        # stride larger than the filter frees values that have not arrived yet; those then
-        # land behind the base and are never read.
-        a_pos = Signal(range(c.max_f * c.max_stride + c.max_s + 1))
-        a_c   = Signal(range(ID))
-        wp    = Signal(range(ID))
-        rb    = Signal(range(ID))
-        occ   = Signal(signed(Signal(range(ID + 1)).shape().width + 1))
-        a_done = a_pos == n_in
-        a_take = Signal()
-        m.d.comb += [
-            self.act.ready.eq(busy & ~a_done & (occ < ID)),
-            a_take.eq(self.act.valid & self.act.ready),
-            ispad_w.addr.eq(wp),
-            ispad_w.data.eq(self.act.payload),
-            ispad_w.en.eq(a_take),
-        ]
-        with m.If(a_take):
-            m.d.sync += wp.eq(Mux(wp == ID - 1, 0, wp + 1))
-            with m.If(a_c == job.q - 1):
-                m.d.sync += [a_c.eq(0), a_pos.eq(a_pos + 1)]
-            with m.Else():
-                m.d.sync += a_c.eq(a_c + 1)
-
-        # -- compute: for f < F, k < p, o = s * q + c < q * S: act[c][fU+s] * wgt[k][s][c] --
+        # -- input and compute: the window of every (f, k) sum, one product per cycle --------
         f     = Signal(range(c.max_f + 1))
         k     = Signal(range(PD))
-        o     = Signal(range(ID))
         kbase = Signal(range(FD + 1))                  # k * q * S
         alloc = Signal(range(PD + 1))                  # sums started and not yet drained
-        a_idx = rb + o
-        w_ok  = w_loaded > kbase + o
-        a_ok  = occ > o
-        room  = (o != 0) | (alloc < PD)
-        issue = Signal()
-        last  = Signal()
+        win = _Window()
         m.d.comb += [
-            issue.eq(busy & (f < job.f) & w_ok & a_ok & room),
-            last.eq(o == qs - 1),
-            fspad_r.addr.eq(kbase + o),
-            ispad_r.addr.eq(Mux(a_idx >= ID, a_idx - ID, a_idx)),
-            mac.a.eq(ispad_r.data),
-            mac.b.eq(fspad_r.data),
-            mac.en.eq(issue),
-            mac.clear.eq(issue & (o == 0)),
+            win.k_last.eq(k == job.p - 1),
+            win.pixel_done.eq(win.issue & win.last & win.k_last),
+            # A sum may start only when the psum spad has room for it.
+            win.ready.eq(busy & (f < job.f) & (~win.first | (alloc < PD))),
+            self.held.eq(busy & (f < job.f) & win.first & (alloc == PD)),
         ]
-        zero = (ispad_r.data == 0) if c.zero_gate else 0
-        m.d.comb += [
-            self.fire.eq(issue & ~zero),
-            self.skip.eq(issue & zero),
-        ]
-
-        free = Signal(range(ID + 1))
-        with m.If(issue):
-            with m.If(last):
-                m.d.sync += o.eq(0)
-                with m.If(k == job.p - 1):
-                    # Pixel done: slide the window by one stride of every channel.
-                    m.d.comb += free.eq(qu)
-                    m.d.sync += [k.eq(0), kbase.eq(0), f.eq(f + 1)]
-                with m.Else():
-                    m.d.sync += [k.eq(k + 1), kbase.eq(kbase + qs)]
+        window = self._sparse_window if c.zero_skip else self._dense_window
+        window(m, win, job, w_loaded, kbase, fspad_r, mac)
+        m.d.comb += mac.en.eq(win.issue)
+        with m.If(win.issue & win.last):
+            with m.If(win.k_last):
+                m.d.sync += [k.eq(0), kbase.eq(0), f.eq(f + 1)]
             with m.Else():
-                m.d.sync += o.eq(o + 1)
-        rb_next = rb + free
-        m.d.sync += [
-            rb.eq(Mux(rb_next >= ID, rb_next - ID, rb_next)),
-            occ.eq(occ + a_take - free),
-        ]
+                m.d.sync += [k.eq(k + 1), kbase.eq(kbase + job.qs)]
 
         # -- write-back: finished sums queue in the psum spad, `latency` cycles later ----------
-        done_sum = issue & last
+        done_sum = win.issue & win.last
         for _ in range(mac.latency):
             delayed = Signal()
             m.d.sync += delayed.eq(done_sum)
@@ -256,12 +217,12 @@ class PE1D(wiring.Component):
             ]
         m.d.sync += [
             pending.eq(pending + done_sum - produce),
-            alloc.eq(alloc + (issue & (o == 0)) - produce),
+            alloc.eq(alloc + (win.issue & win.first) - produce),
         ]
 
         # -- job control -------------------------------------------------------------------
         finished = (busy & (f == job.f) & (alloc == 0) & ~self.psum_out.valid
-                    & a_done & w_done)
+                    & win.a_done & w_done)
         m.d.sync += self.done.eq(finished)
         with m.If(finished):
             m.d.sync += busy.eq(0)
@@ -269,9 +230,180 @@ class PE1D(wiring.Component):
             m.d.sync += [
                 busy.eq(1),
                 job.eq(self.cfg),
-                w_loaded.eq(0),
-                a_pos.eq(0), a_c.eq(0), wp.eq(0), rb.eq(0), occ.eq(0),
-                f.eq(0), k.eq(0), o.eq(0), kbase.eq(0),
+                w_loaded.eq(0), f.eq(0), k.eq(0), kbase.eq(0),
                 pw.eq(0), pr.eq(0), pending.eq(0), alloc.eq(0),
+                *(sig.eq(0) for sig in win.resets),
             ]
         return m
+
+    def _dense_window(self, m, win, job, w_loaded, kbase, fspad_r, mac):
+        """Every value of the window, zeros included: ``o = s * q + c`` runs over the
+        ``q * S`` values of the circular ifmap spad from the window base."""
+        c = self._config
+        ID = c.ifmap_spad
+        m.submodules.ispad = ispad = memory.Memory(shape=self._act_shape, depth=ID, init=[])
+        ispad_w, ispad_r = ispad.write_port(), ispad.read_port(domain="comb")
+
+        # Loader: n_in positions x q channels. `occ` counts entries from the window base
+        # `rb` onwards. It goes negative when a stride larger than the filter frees values
+        # that have not arrived yet; those then land behind the base and are never read.
+        a_pos = Signal(range(c.max_f * c.max_stride + c.max_s + 1))
+        a_c   = Signal(range(ID))
+        wp    = Signal(range(ID))
+        rb    = Signal(range(ID))
+        occ   = Signal(signed(Signal(range(ID + 1)).shape().width + 1))
+        a_take = Signal()
+        m.d.comb += [
+            win.a_done.eq(a_pos == job.n_in),
+            self.act.ready.eq(self.busy & ~win.a_done & (occ < ID)),
+            a_take.eq(self.act.valid & self.act.ready),
+            ispad_w.addr.eq(wp),
+            ispad_w.data.eq(self.act.payload),
+            ispad_w.en.eq(a_take),
+        ]
+        with m.If(a_take):
+            m.d.sync += wp.eq(Mux(wp == ID - 1, 0, wp + 1))
+            with m.If(a_c == job.q - 1):
+                m.d.sync += [a_c.eq(0), a_pos.eq(a_pos + 1)]
+            with m.Else():
+                m.d.sync += a_c.eq(a_c + 1)
+
+        # Compute: for f < F, k < p, o = s * q + c < q * S: act[c][fU+s] * wgt[k][s][c].
+        o = Signal(range(ID))
+        a_idx = rb + o
+        m.d.comb += [
+            win.issue.eq(win.ready & (w_loaded > kbase + o) & (occ > o)),
+            win.first.eq(o == 0),
+            win.last.eq(o == job.qs - 1),
+            fspad_r.addr.eq(kbase + o),
+            ispad_r.addr.eq(Mux(a_idx >= ID, a_idx - ID, a_idx)),
+            mac.a.eq(ispad_r.data),
+            mac.b.eq(fspad_r.data),
+            mac.clear.eq(win.issue & win.first),
+        ]
+        zero = (ispad_r.data == 0) if c.zero_gate else 0
+        m.d.comb += [self.fire.eq(win.issue & ~zero), self.skip.eq(win.issue & zero)]
+        with m.If(win.issue):
+            m.d.sync += o.eq(Mux(win.last, 0, o + 1))
+        # A finished pixel slides the window by one stride of every channel.
+        free = Mux(win.pixel_done, job.qu, 0)
+        rb_next = rb + free
+        m.d.sync += [
+            rb.eq(Mux(rb_next >= ID, rb_next - ID, rb_next)),
+            occ.eq(occ + a_take - free),
+        ]
+        win.resets += [a_pos, a_c, wp, rb, occ, o]
+
+    def _sparse_window(self, m, win, job, w_loaded, kbase, fspad_r, mac):
+        """Only the non-zero values of the window (``zero_skip``). The input is a stream of
+        entries (``hw.skip.entry_layout``); the ifmap spad keeps the non-zero ones with
+        their indices, in order. The window of output ``f`` is the run of entries with index
+        in ``[f * q * U, f * q * U + q * S)``, and each product's weight is at
+        ``k * q * S + index - f * q * U``, as in the dense loop. A window without entries
+        still takes one cycle, to start its sum at zero (``skip`` pulses)."""
+        c = self._config
+        ID = c.ifmap_spad
+        spad_entry = data.StructLayout({"value": self._act_shape, "idx": range(c.max_nq)})
+        m.submodules.ispad = ispad = memory.Memory(shape=spad_entry, depth=ID, init=[])
+        ispad_w = ispad.write_port()
+        rd0, rd1 = ispad.read_port(domain="comb"), ispad.read_port(domain="comb")
+
+        # Loader: keeps the non-zero entries at or past the window base. Every entry tells
+        # how far the input has arrived (zero ones only that).
+        seen  = Signal(range(c.max_nq + 1))            # every value before this index is in
+        wp    = Signal(range(ID))
+        rb    = Signal(range(ID))                      # first entry of the window
+        cnt   = Signal(range(ID + 1))                  # entries from rb on
+        fbase = Signal(range(c.max_nq + 1))            # f * q * U
+        fend  = Signal(range(2 * c.max_nq + 1))
+        nbase = Signal(range(2 * c.max_nq + 1))
+        m.d.comb += [fend.eq(fbase + job.qs), nbase.eq(fbase + job.qu)]
+        entry = self.act.payload
+        a_take = Signal()
+        store = Signal()
+        m.d.comb += [
+            win.a_done.eq(seen >= job.nq),
+            self.act.ready.eq(self.busy & ~win.a_done & (cnt < ID)),
+            a_take.eq(self.act.valid & self.act.ready),
+            store.eq(a_take & (entry.value != 0) & (entry.idx >= fbase)),
+            ispad_w.addr.eq(wp),
+            ispad_w.data.value.eq(entry.value),
+            ispad_w.data.idx.eq(entry.idx),
+            ispad_w.en.eq(store),
+        ]
+        with m.If(a_take):
+            m.d.sync += seen.eq(entry.upto)
+        with m.If(store):
+            m.d.sync += wp.eq(Mux(wp == ID - 1, 0, wp + 1))
+
+        # Compute on entry `jo` of the window; the entry after it (or, past the stored
+        # ones, `seen`) tells whether the window ends there.
+        jo = Signal(range(ID))
+        a0, a1 = rb + jo, rb + jo + 1
+        m.d.comb += [
+            rd0.addr.eq(Mux(a0 >= ID, a0 - ID, a0)),
+            rd1.addr.eq(Mux(a1 >= ID, a1 - ID, a1)),
+        ]
+        e0, e1 = rd0.data, rd1.data
+        have0, have1 = Signal(), Signal()
+        closed = Signal()                  # every value of the window has arrived
+        stale = Signal()                   # between windows (stride > filter): drop it
+        in0 = Signal()
+        off = Signal(range(ID))
+        product, empty = Signal(), Signal()
+        m.d.comb += [
+            have0.eq(jo < cnt),
+            have1.eq(jo + 1 < cnt),
+            closed.eq(seen >= fend),
+            stale.eq(have0 & (e0.idx < fbase)),
+            in0.eq(have0 & ~stale & (e0.idx < fend)),
+            off.eq(e0.idx - fbase),
+            product.eq(win.ready & in0 & (have1 | closed) & (w_loaded > kbase + off)),
+            empty.eq(win.ready & (jo == 0) & ~in0 & ~stale & (have0 | closed)),
+            win.issue.eq(product | empty),
+            win.first.eq(jo == 0),
+            win.last.eq(empty | ~have1 | (e1.idx >= fend)),
+            fspad_r.addr.eq(kbase + off),
+            mac.a.eq(Mux(empty, 0, e0.value)),
+            mac.b.eq(fspad_r.data),
+            mac.clear.eq(win.issue & win.first),
+            self.fire.eq(product),
+            self.skip.eq(empty),
+        ]
+        with m.If(win.issue):
+            m.d.sync += jo.eq(Mux(win.last, 0, jo + 1))
+
+        # The last filter's pass over a window frees the entries the next window starts
+        # past; a stale entry is dropped when it reaches the head.
+        nfree = Signal(range(ID + 1))
+        goes = Signal()
+        free = Signal(range(ID + 1))
+        m.d.comb += goes.eq(product & win.k_last & (e0.idx < nbase))
+        with m.If(win.pixel_done):
+            m.d.comb += free.eq(nfree + goes)
+            m.d.sync += [nfree.eq(0), fbase.eq(nbase)]
+        with m.Elif(goes):
+            m.d.sync += nfree.eq(nfree + 1)
+        with m.If(~win.issue & (jo == 0) & stale):
+            m.d.comb += free.eq(1)
+        rb_next = rb + free
+        m.d.sync += [
+            rb.eq(Mux(rb_next >= ID, rb_next - ID, rb_next)),
+            cnt.eq(cnt + store - free),
+        ]
+        win.resets += [seen, wp, rb, cnt, fbase, jo, nfree]
+
+
+class _Window:
+    """Signals between a PE's shared loops and its window walk (dense or sparse)."""
+
+    def __init__(self):
+        self.ready = Signal()          # a product may issue, as far as the loops go
+        self.issue = Signal()          # one issues
+        self.first = Signal()          # it starts a sum
+        self.last = Signal()           # it ends one
+        self.k_last = Signal()         # the sum is of the last filter
+        self.pixel_done = Signal()     # the last filter's sum of a pixel ends
+        self.a_done = Signal()         # the job's input has all arrived
+        self.resets = []               # registers cleared when a job starts
+

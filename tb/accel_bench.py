@@ -18,6 +18,7 @@ import time
 import cocotb
 from cocotb.triggers import RisingEdge, Timer
 
+from gen.config import Config
 from hw.accel import Accelerator
 from tb.common.env import TbBase
 from tb.common.stream import StreamSink, StreamSource, pack, unpack
@@ -62,7 +63,7 @@ async def run_program(dut):
     cocotb.start_soon(progress(prog["outputs"]))
     wall0 = time.monotonic()
     timeout = int(os.environ.get("ROWLOOM_TIMEOUT", "50000000"))
-    names = Accelerator.COUNTERS
+    names = Accelerator.counter_names(Config.from_dict(cfg))
     cycles, sent, after_part = 0, 0, []
     for part in prog["parts"]:
         cfg_src.send((data & ((1 << data_bits) - 1)) << fields["data"]["offset"]

@@ -60,7 +60,7 @@ def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
             ctx.set(dut.start, 0)
             started[0] += 1
             await ctx.tick().until(dut.done)
-        for name in Accelerator.COUNTERS:
+        for name in Accelerator.counter_names(cfg):
             counters[name] = ctx.get(getattr(dut, name))
 
     async def weights(ctx):
@@ -81,10 +81,12 @@ def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
     return prog.decode(values), counters
 
 
+@pytest.mark.parametrize("zero_skip", [False, True], ids=["dense", "skip"])
 @pytest.mark.parametrize("name", list(CASES))
-def test_accelerator_layer(request, name):
+def test_accelerator_layer(request, name, zero_skip):
     seed, rng = seeded_rng(request.node.name)
     layer, cfg, shift, relu = CASES[name]
+    cfg = dataclasses.replace(cfg, zero_skip=zero_skip)
     x, w, bias = random_layer_data(layer, cfg, np.random.default_rng(seed))
     prog = compile_layer(layer, cfg, x, w, bias, shift=shift, relu=relu)
     got, counters = run_program(cfg, prog, rng=rng, idle=0.2, stall=0.3)
@@ -100,7 +102,36 @@ def test_accelerator_layer(request, name):
                            f"expected {expect[tuple(bad[0])]}")
     # Each MAC of the layer is done or gated at least once (more where folds pad filters
     # or channels); every output beat is counted; the input is loaded once.
-    assert counters["macs"] + counters["gated"] >= layer.macs, counters
+    if not zero_skip:
+        assert counters["macs"] + counters["gated"] >= layer.macs, counters
     assert counters["words_out"] == counters["beats_seen"], counters
     assert counters["glb_writes"] == sum(-(-len(p.glb) // cfg.beat) * cfg.beat
                                          for p in prog.parts), counters
+    if zero_skip:
+        assert 0 < counters["skipped"] < counters["seen"], counters
+
+
+@pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
+def test_skip_counts_as_dense(request, zeros):
+    """Zero skipping performs exactly the non-zero products that the dense design performs
+    (``macs``, zero gating on), over the same input values, in fewer cycles when there are
+    zeros to skip."""
+    seed, rng = seeded_rng(request.node.name)
+    layer = Layer(c=3, h=8, w=8, m=4, r=3, s=3, stride=1, pad=1)
+    runs = {}
+    for zero_skip in (False, True):
+        cfg = dataclasses.replace(TINY, zero_skip=zero_skip)
+        x, w, bias = random_layer_data(layer, cfg, np.random.default_rng(seed), zeros=zeros)
+        prog = compile_layer(layer, cfg, x, w, bias, shift=3, relu=True)
+        got, counters = run_program(cfg, prog, rng=rng)
+        expect = requantize(conv2d(x, w, bias, stride=1, padding=1), shift=3, relu=True,
+                            out_width=cfg.out_width)
+        assert (got == expect).all(), f"seed={seed} zero_skip={zero_skip}"
+        runs[zero_skip] = counters
+    dense, skip = runs[False], runs[True]
+    assert skip["macs"] == dense["macs"], (seed, dense, skip)
+    assert skip["seen"] - skip["skipped"] > 0 or zeros == 1.0
+    if zeros == 1.0:
+        assert skip["macs"] == 0 and skip["skipped"] == skip["seen"] > 0
+    if zeros > 0:
+        assert skip["cycles"] < dense["cycles"], (dense["cycles"], skip["cycles"])

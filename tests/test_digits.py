@@ -35,7 +35,7 @@ def test_integer_model_tracks_the_float_one(digits):
 @pytest.mark.rtl
 def test_digits_on_the_rtl(digits, build_dir):
     model, x_test, y_test = digits
-    x, y = x_test[:40], y_test[:40]
+    x = x_test[:40]
     res = run_model(CFG, model.layers, model.inputs(x), relu=model.relu, shift=model.shift,
                     sim="icarus", build_dir=build_dir, seed=1, pressure=0.2)
     assert res.mismatches.size == 0

@@ -6,7 +6,8 @@ import pytest
 
 from gen.config import preset
 from hw.pe import PE1D
-from tb.pe_jobs import CFG_KEYS, pe_job_streams, random_pe_jobs
+from tb.pe_jobs import (CFG_KEYS, pe_job_expect, pe_job_fits, pe_job_streams,
+                        random_pe_jobs)
 
 from .sim import run_sim, seeded_rng, stream_get, stream_put
 
@@ -24,13 +25,20 @@ VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-@pytest.mark.parametrize("idle,stall", [(0.0, 0.0), (0.5, 0.5), (0.0, 0.9)],
-                         ids=["free", "random", "slow-sink"])
-def test_pe_random_jobs(request, variant, idle, stall):
-    cfg = VARIANTS[variant]
-    seed, rng = seeded_rng(request.node.name)
-    jobs = random_pe_jobs(rng, cfg, 12)
+SKIP = dataclasses.replace(TINY, zero_skip=True)
+VARIANTS.update({
+    "skip": SKIP,
+    "skip-comb-product": dataclasses.replace(VARIANTS["comb-product"], zero_skip=True),
+    "skip-tight-spad": dataclasses.replace(VARIANTS["tight-spad"], zero_skip=True),
+    "skip-one-psum": dataclasses.replace(VARIANTS["one-psum"], zero_skip=True),
+    "skip-eyeriss": dataclasses.replace(VARIANTS["eyeriss"], zero_skip=True),
+})
+DENSITIES = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0)
+
+
+def run_pe_jobs(cfg, jobs, *, seed, rng, idle, stall):
+    """Run ``jobs`` back to back on a PE built for ``cfg``, with random idle cycles on the
+    inputs and backpressure on ``psum_out``; check every output and the counters."""
     dut = PE1D(config=cfg)
     got = []
     counters = []
@@ -51,7 +59,7 @@ def test_pe_random_jobs(request, variant, idle, stall):
 
     async def feed_act(ctx):
         for job in jobs:
-            for v in pe_job_streams(job)[1]:
+            for v in pe_job_streams(job, cfg.zero_skip and cfg.beat)[1]:
                 await stream_put(ctx, dut.act, v, rng=rng, idle=idle)
 
     async def feed_psum(ctx):
@@ -73,13 +81,79 @@ def test_pe_random_jobs(request, variant, idle, stall):
 
     run_sim(dut, control, feed_wgt, feed_act, feed_psum, collect, background=[count])
     assert len(got) == len(jobs)
-    macs = gated = 0
+    fire = skip = macs = gated = 0
     for i, (job, out, cnt) in enumerate(zip(jobs, got, counters, strict=True)):
         assert out == job["expect"], f"seed={seed} job {i}: {job}"
-        gz = job["zeros"] if cfg.zero_gate else 0
-        macs, gated = macs + job["macs"] - gz, gated + gz
+        if cfg.zero_skip:
+            # Only non-zero products issue, plus one zero product per empty window.
+            nz, empty = job["macs"] - job["zeros"], job["empty"]
+            fire, skip = fire + nz, skip + empty
+            macs += nz + (0 if cfg.zero_gate else empty)
+            gated += empty if cfg.zero_gate else 0
+        else:
+            gz = job["zeros"] if cfg.zero_gate else 0
+            macs, gated = macs + job["macs"] - gz, gated + gz
+            fire, skip = macs, gated
         assert cnt == (macs, gated), f"seed={seed} job {i} counters"
-    assert tuple(pulses) == (macs, gated), f"seed={seed}: fire/skip pulses"
+    assert tuple(pulses) == (fire, skip), f"seed={seed}: fire/skip pulses"
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("idle,stall", [(0.0, 0.0), (0.5, 0.5), (0.0, 0.9)],
+                         ids=["free", "random", "slow-sink"])
+def test_pe_random_jobs(request, variant, idle, stall):
+    cfg = VARIANTS[variant]
+    seed, rng = seeded_rng(request.node.name)
+    jobs = random_pe_jobs(rng, cfg, 12)
+    run_pe_jobs(cfg, jobs, seed=seed, rng=rng, idle=idle, stall=stall)
+
+
+@pytest.mark.parametrize("density", DENSITIES)
+@pytest.mark.parametrize("variant", ["skip", "skip-tight-spad", "tiny"])
+def test_pe_densities(request, variant, density):
+    cfg = VARIANTS[variant]
+    seed, rng = seeded_rng(request.node.name)
+    jobs = random_pe_jobs(rng, cfg, 10, density=density)
+    run_pe_jobs(cfg, jobs, seed=seed, rng=rng, idle=0.3, stall=0.3)
+
+
+# Structured inputs: (shape, act[c][i] pattern as a function of (c, i, n_in)).
+PATTERNS = {
+    "all-zero": lambda c, i, n: 0,
+    "final-zero": lambda c, i, n: 0 if i == n - 1 else 3,
+    "final-only": lambda c, i, n: 5 if (i == n - 1 and c == 0) else 0,
+    "single": lambda c, i, n: -7 if (i == n // 2 and c == 0) else 0,
+    "first-only": lambda c, i, n: 9 if (i == 0 and c == 0) else 0,
+    "zero-rows": lambda c, i, n: 0 if c % 2 else (i % 3) - 1,
+    "runs": lambda c, i, n: 0 if (i // 4) % 2 else i + c + 1,
+}
+PATTERN_SHAPES = [
+    dict(s=3, f=6, u=1, p=2, q=2, psum_en=True),
+    dict(s=1, f=5, u=3, p=1, q=2, psum_en=False),     # stride > filter: values between windows
+    dict(s=2, f=4, u=4, p=3, q=1, psum_en=True),
+    dict(s=5, f=1, u=1, p=1, q=1, psum_en=False),
+    dict(s=4, f=7, u=2, p=2, q=1, psum_en=False),
+]
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("variant", ["skip", "skip-tight-spad"])
+def test_pe_skip_patterns(request, variant, pattern):
+    cfg = VARIANTS[variant]
+    seed, rng = seeded_rng(request.node.name)
+    shapes = [sh for sh in PATTERN_SHAPES if pe_job_fits(cfg, sh)]
+    jobs = random_pe_jobs(rng, cfg, len(shapes), shapes=shapes)
+    fn = PATTERNS[pattern]
+    for job in jobs:
+        n = len(job["act"][0])
+        job["act"] = [[fn(c, i, n) for i in range(n)] for c in range(job["q"])]
+        job["expect"] = pe_job_expect(job)
+        u, s, f, p = job["u"], job["s"], job["f"], job["p"]
+        job["zeros"] = p * sum(row[i * u + j] == 0 for row in job["act"]
+                               for i in range(f) for j in range(s))
+        job["empty"] = p * sum(all(row[i * u + j] == 0 for row in job["act"]
+                                   for j in range(s)) for i in range(f))
+    run_pe_jobs(cfg, jobs, seed=seed, rng=rng, idle=0.3, stall=0.3)
 
 
 def test_counters_can_be_left_out():
