@@ -54,12 +54,17 @@ of each PE, the codebook, the storage and the compression ratio against dense 16
 weights. Nothing is written on an error."""
 
 
-def _add_design_args(p, kinds=("rs", "eie")):
+def _add_design_args(p, kinds=("rs", "eie"), zero_skip=False):
     names = [*(PRESETS if "rs" in kinds else ()), *(EIE_PRESETS if "eie" in kinds else ())]
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", metavar="NAME",
                      help=f"a named configuration: {', '.join(names)}")
     src.add_argument("--config", metavar="FILE", type=Path, help="a JSON config file")
+    if zero_skip:
+        p.add_argument("--zero-skip", action="store_true",
+                       help="generate the row-stationary design with zero skipping (PEs "
+                            "spend cycles only on non-zero inputs; docs/zero-skip.md); the "
+                            "design is named NAME-zs")
     p.set_defaults(design_kinds=kinds)
 
 
@@ -93,6 +98,11 @@ def _config(args):
         what = {"rs": "a row-stationary design", "eie": "an EIE design"}
         raise ConfigError("preset" if args.preset else "config", config.name,
                           f"{what[kinds[0]]} for `rowloom {args.command}`")
+    if getattr(args, "zero_skip", False) and not config.zero_skip:
+        if kind == "eie":
+            raise ConfigError("zero_skip", True, "row-stationary designs only (the EIE "
+                              "engine skips zero activations by design)")
+        config = dataclasses.replace(config, zero_skip=True, name=f"{config.name}-zs")
     return config
 
 
@@ -406,6 +416,11 @@ def _cmd_conv(args):
           f"({stats['active_pes']} active in a full pass)")
     acc = stats["accesses"]
     print("accesses    " + ", ".join(f"{k} {v}" for k, v in acc.items()))
+    if "zero_skip" in stats:
+        zs = stats["zero_skip"]
+        print(f"zero skip   {zs['values_seen']} input values reached the PEs, "
+              f"{zs['zeros_skipped']} zeros skipped ({zs['zero_fraction']:.1%}); PEs waited "
+              f"{zs['wait_pe_cycles']} PE-cycles for others")
     return _check_outputs(res)
 
 
@@ -552,7 +567,7 @@ def build_parser():
                        description="Generate the design's Verilog (reproducible: the same "
                        "bytes every run), its JSON manifest (config, derived values, ports) "
                        "and a C header. Nothing is written if the configuration is invalid.")
-    _add_design_args(p)
+    _add_design_args(p, zero_skip=True)
     p.add_argument("-o", "--out", metavar="DIR", type=Path, required=True,
                    help="output folder (created if missing)")
     p.add_argument("--top", choices=("accel", "pe"), default="accel",
@@ -579,7 +594,7 @@ def build_parser():
                        "else the requantized values (ReLU, arithmetic shift right by K, "
                        "saturation to out_width). Exits 1 naming the first mismatching "
                        "index if the RTL and the model differ.")
-    _add_design_args(p, ("rs",))
+    _add_design_args(p, ("rs",), zero_skip=True)
     p.add_argument("--ifmap", type=Path, required=True, metavar="X.npy",
                    help="integer inputs, N x C x H x W")
     p.add_argument("--weights", type=Path, required=True, metavar="W.npy",
@@ -629,7 +644,7 @@ def build_parser():
                        "over; xilinx: 7-series LUT, FF, DSP and BRAM counts. --fmax places and "
                        "routes with nextpnr (design behind shift-register pins) and reports "
                        "Fmax; a missed target frequency is reported, not an error.")
-    _add_design_args(p)
+    _add_design_args(p, zero_skip=True)
     p.add_argument("--target", choices=("generic", "ice40", "ecp5", "xilinx"),
                    required=True, help="technology to map to")
     p.add_argument("--device", metavar="NAME",

@@ -112,6 +112,10 @@ class LayerResult:
         cycles = c["cycles"]
         mp = self.program.mapping
         est = sum(part.mapping.est_cycles for part in self.program.parts)
+        skip = {} if "seen" not in c else {"zero_skip": {
+            "values_seen": c["seen"], "zeros_skipped": c["skipped"],
+            "zero_fraction": c["skipped"] / c["seen"] if c["seen"] else 0.0,
+            "wait_pe_cycles": c["waits"]}}
         return {
             "layer": {k: getattr(self.layer, k) for k in ("n", "c", "h", "w", "m", "r", "s",
                                                          "stride", "pad")},
@@ -134,6 +138,7 @@ class LayerResult:
                 "glb_writes": c["glb_writes"], "words_in": c["words_in"],
                 "words_out": c["words_out"],
             },
+            **skip,
         }
 
 

@@ -60,7 +60,8 @@ def test_verilog_pe_top(tmp_path):
     man = json.loads((tmp_path / "rowloom_tiny_pe.json").read_text())
     ports = {p["name"]: p for p in man["ports"]}
     assert ports["psum_out__payload"]["width"] == man["derived"]["acc_bits"] == 23
-    assert set(ports["cfg"]["fields"]) == {"s", "f", "u", "p", "q", "psum_en", "n_in", "qs", "qu", "pqs"}
+    assert set(ports["cfg"]["fields"]) == {"s", "f", "u", "p", "q", "psum_en", "n_in", "qs",
+                                          "qu", "pqs", "nq"}
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -247,3 +248,31 @@ def test_fc_runs_the_rtl(tmp_path, capsys):
     assert np.array_equal(np.load(tmp_path / "b.npy"), a @ w.T)
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["broadcasts"] == np.count_nonzero(a)
+
+
+def test_verilog_zero_skip(tmp_path):
+    assert main(["verilog", "--preset", "tiny", "--zero-skip", "-o", str(tmp_path)]) == 0
+    manifest = json.loads((tmp_path / "rowloom_tiny_zs.json").read_text())
+    assert manifest["config"]["zero_skip"] is True
+    assert manifest["config"]["name"] == "tiny-zs"
+    assert "seen" in {p["name"] for p in manifest["ports"]}
+    out = run("verilog", "--preset", "eie-tiny", "--zero-skip", "-o", str(tmp_path / "e"))
+    assert out.returncode != 0 and "zero_skip" in out.stderr
+
+
+@pytest.mark.rtl
+def test_conv_zero_skip(tmp_path):
+    import numpy as np
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, size=(1, 3, 7, 7))
+    x[rng.random(x.shape) < 0.7] = 0
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "w.npy", rng.integers(-128, 128, size=(4, 3, 3, 3)))
+    out = run("conv", "--preset", "tiny", "--zero-skip", "--ifmap", str(tmp_path / "x.npy"),
+              "--weights", str(tmp_path / "w.npy"), "--padding", "1", "--sim", "verilator",
+              "--stats", str(tmp_path / "s.json"), "--build-dir", str(tmp_path / "b"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "zero skip" in out.stdout and "PASS" in out.stdout
+    stats = json.loads((tmp_path / "s.json").read_text())
+    zs = stats["zero_skip"]
+    assert zs["values_seen"] > zs["zeros_skipped"] > 0
