@@ -60,6 +60,7 @@ lint: verilog
 bench: setup
 	$(PY) scripts/bench_pe.py --preset tiny --out $(BUILD)/bench
 	$(PY) scripts/bench_alexnet.py --preset eyeriss eyeriss-int8 --out $(BUILD)/bench
+	$(PY) scripts/bench_skip.py --out $(BUILD)/bench
 	$(PY) scripts/bench_eie.py --out $(BUILD)/bench
 	$(PY) scripts/eie_digits.py --out $(BUILD)/bench
 
