@@ -15,7 +15,8 @@ Inputs:
 
 Per case: dense and zero-skip cycles, speedup, the ideal 1/d (d measured on the input
 tensor), speedup x d (1.0 is ideal), values seen and zeros skipped by the PEs' encoders,
-and the PE-cycles PEs waited for others. Then the area cost: both designs synthesized by
+the PE-cycles PEs waited for others, and how busy the busiest psum-lane port was (the
+share of cycles its column's lane wrote, or read, a partial sum). Then the area cost: both designs synthesized by
 yosys for ``--area-target`` (cells by block, per PE and in total; ``--area-preset`` picks a
 smaller preset when the benchmark's is slow to synthesize). Writes ``skip.md``,
 ``skip.json`` and ``skip.png`` into ``--out``.
@@ -104,15 +105,16 @@ def run(cfg, cases, out, seed):
 def table(rows):
     lines = ["| layer (channels / scale) | input | density d | dense cycles | skip cycles | "
              "speedup | ideal 1/d | speedup x d | values seen | zeros skipped | "
-             "PE waits / PE-cycles | bit-exact |",
-             "|" + " --- |" * 12]
+             "PE waits / PE-cycles | psum-lane port busy | bit-exact |",
+             "|" + " --- |" * 13]
     for r in rows:
         ideal = f"{1 / r['density']:.2f}" if r["density"] else "inf"
         lines.append(
             f"| {r['layer']} | {r['input']} | {r['density']:.3f} | {r['dense_cycles']} | "
             f"{r['skip_cycles']} | {r['speedup']:.2f}x | {ideal} | "
             f"{r['speedup'] * r['density']:.2f} | {r['seen']} | {r['skipped']} | "
-            f"{r['wait_fraction']:.1%} | {'yes' if r['bit_exact'] else 'NO'} |")
+            f"{r['wait_fraction']:.1%} | {r['lane_port']:.0%} | "
+            f"{'yes' if r['bit_exact'] else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -229,6 +231,9 @@ def main():
             "speedup": dr.counters["cycles"] / sr.counters["cycles"],
             "seen": zs["values_seen"], "skipped": zs["zeros_skipped"],
             "waits": zs["wait_pe_cycles"], "wait_fraction": zs["wait_pe_cycles"] / busy,
+            # Busiest psum-lane port (one write and one read per column per cycle).
+            "lane_port": max(sr.counters["lane_reads"], sr.counters["lane_writes"])
+            / (sr.counters["cycles"] * skip.cols),
             "mapping": dr.stats()["mapping"],
             "bit_exact": bool(dr.mismatches.size == 0 and sr.mismatches.size == 0),
         })
