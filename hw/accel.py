@@ -73,7 +73,7 @@ class Accelerator(wiring.Component):
         With ``zero_skip`` (``SKIP_COUNTERS``): see :class:`hw.array.PEArray`.
     """
 
-    SKIP_COUNTERS = ("seen", "skipped", "waits")
+    SKIP_COUNTERS = PEArray.SKIP_COUNTERS
     COUNTERS = ("cycles", "macs", "gated", "pe_busy", "lane_reads", "lane_writes",
                 "psum_hops", "glb_reads", "glb_writes", "words_in", "words_out")
 

@@ -142,11 +142,13 @@ class PEArray(wiring.Component):
             **{name: Out(c.counter_width) for name in counters},
         })
 
-    @staticmethod
-    def counter_names(config):
+    SKIP_COUNTERS = ("seen", "skipped", "waits")
+
+    @classmethod
+    def counter_names(cls, config):
         names = ("macs", "gated", "pe_busy", "lane_reads", "lane_writes", "psum_hops",
                  "filt_beats", "ifm_beats")
-        return names + (("seen", "skipped", "waits") if config.zero_skip else ())
+        return names + (cls.SKIP_COUNTERS if config.zero_skip else ())
 
     @staticmethod
     def read_width(config):

@@ -44,17 +44,16 @@ def run_encoder(cfg, jobs, rng, *, idle, stall):
                for job, beats in zip(jobs, plans, strict=True)]
 
     async def feed(ctx):
-        for job, beats in zip(jobs, plans, strict=True):
+        left = 0                        # entries of the jobs fed so far
+        for job, beats, job_entries in zip(jobs, plans, entries, strict=True):
             ctx.set(dut.nq, len(job))
             for b in beats:
                 await stream_put(ctx, dut.i, {"data": b + [0] * (B - len(b)), "n": len(b)},
                                  rng=rng, idle=idle)
-            # The next job's nq may change only once its last entry has left.
-            done_jobs.append(len(entries[len(done_jobs)]))
-            while len(got) < sum(done_jobs):
+            # The next job's nq may change only once this job's last entry has left.
+            left += len(job_entries)
+            while len(got) < left:
                 await ctx.tick()
-
-    done_jobs = []
 
     async def collect(ctx):
         while len(got) < sum(map(len, entries)):
