@@ -45,6 +45,7 @@ _INT_RANGES = {
     "max_stride":    (1, 16),
     "max_pad":       (0, 16),
     "psum_lane":     (1, 1 << 16),
+    "lane_banks":    (1, 64),
     "glb_kib":       (1, 4096),
     "glb_banks":     (1, 64),
     "beat":          (1, 16),
@@ -112,6 +113,10 @@ class Config:
     psum_lane : int
         Partial-sum buffer entries per array column (the psums of that column's chains
         between channel folds).
+    lane_banks : int
+        Memories each column's psum lane is split into, ``psum_lane / lane_banks`` entries
+        each (a power of two when more than one), each with its own write and read port:
+        chains placed in different banks move their psums in parallel.
     glb_kib, glb_banks : int
         Global buffer size in KiB and number of banks.
     beat : int
@@ -149,6 +154,7 @@ class Config:
     max_stride:    int = 4
     max_pad:       int = 2
     psum_lane:     int = 128
+    lane_banks:    int = 1
     glb_kib:       int = 8
     glb_banks:     int = 2
     beat:          int = 4
@@ -176,6 +182,13 @@ class Config:
         if self.psum_lane < self.psum_spad:
             raise ConfigError("psum_lane", self.psum_lane,
                               f">= psum_spad = {self.psum_spad} (one pixel of p filters)")
+        if self.lane_banks > 1:
+            depth = self.psum_lane // self.lane_banks
+            if depth * self.lane_banks != self.psum_lane or depth & (depth - 1) \
+                    or depth < self.psum_spad:
+                raise ConfigError("lane_banks", self.lane_banks,
+                                  f"a divisor of psum_lane = {self.psum_lane} leaving a "
+                                  f"power-of-two bank depth >= psum_spad = {self.psum_spad}")
         if self.max_r > self.max_h + 2 * self.max_pad:
             raise ConfigError("max_r", self.max_r,
                               f"<= max_h + 2 * max_pad = {self.max_h + 2 * self.max_pad}")
@@ -274,7 +287,8 @@ def _eyeriss(name, width):
     return Config(name=name, rows=12, cols=14, act_width=width, wgt_width=width,
                   out_width=width, filter_spad=224, ifmap_spad=12, psum_spad=24,
                   max_n=4, max_c=384, max_m=384, max_h=227, max_w=227, max_r=11, max_s=11,
-                  max_stride=4, max_pad=2, psum_lane=1024, glb_kib=108, glb_banks=27,
+                  max_stride=4, max_pad=2, psum_lane=1024, lane_banks=4, glb_kib=108,
+                  glb_banks=27,
                   beat=64 // width)
 
 
@@ -282,7 +296,8 @@ PRESETS = {
     # Small enough for every RTL test in CI; int8 like most edge inference.
     "tiny": Config(name="tiny", rows=3, cols=4, filter_spad=16, ifmap_spad=8, psum_spad=16,
                    max_n=4, max_c=8, max_m=8, max_h=16, max_w=16, max_r=5, max_s=5,
-                   max_stride=4, max_pad=2, psum_lane=128, glb_kib=8, glb_banks=2, beat=4),
+                   max_stride=4, max_pad=2, psum_lane=128, lane_banks=2, glb_kib=8,
+                   glb_banks=2, beat=4),
     "eyeriss": _eyeriss("eyeriss", 16),
     "eyeriss-int8": _eyeriss("eyeriss-int8", 8),
 }

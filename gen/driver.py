@@ -177,7 +177,7 @@ def _registers(mp, config, *, shift, relu):
         "wq": wq, "hwq": L.h * wq, "nplane": mp.channel_folds * L.h * wq,
         "padq": L.pad * mp.q, "pwq": L.pad_top * wq, "eu": mp.e * L.stride,
         "euwq": mp.e * L.stride * wq, "scu": mp.set_cols * L.stride, "fp": L.f * mp.p,
-        "segfp": mp.segments * L.f * mp.p, "tp": mp.t * mp.p, "shp": mp.sets_h * mp.p,
+        "spread": int(mp.lane_spread), "tp": mp.t * mp.p, "shp": mp.sets_h * mp.p,
         "hl_full": (mp.e - 1) * L.stride + L.r - 1,
         "hl_layer": (L.e - 1) * L.stride + L.r - 1,
         "n_in": n_in, "qs": mp.q * L.s, "qu": mp.q * L.stride, "pqs": pqs,
@@ -228,7 +228,7 @@ def _compile_part(layer, config, x, w, bias, *, shift, relu, n0, e0, rows):
     L = layer
     mp = map_layer(layer, config)
     B = config.beat
-    chains_per_lane = mp.sets_v * mp.segments
+    chains_per_lane = mp.chains_per_column
     if chains_per_lane * L.f * mp.p > config.psum_lane:
         raise MappingError(f"layer {L.name} needs {chains_per_lane} chains x F * p = "
                            f"{L.f * mp.p} psums per column, more than psum_lane = "

@@ -130,6 +130,29 @@ class Mapping:
         return ceil(self.layer.c / (self.q * self.r))
 
     @property
+    def chains_per_column(self):
+        """Psum chains sharing each array column's lane."""
+        return self.sets_v * self.segments
+
+    @property
+    def lane_spread(self):
+        """Whether the column's chains are spread over the lane's banks: chain ``i`` in
+        bank ``i % lane_banks``, so that up to ``lane_banks`` chains move psums at once.
+        Needs every bank to hold its chains' ``F * p`` psums; otherwise the chains are
+        packed one after another (``lane_base``)."""
+        c, fp = self.config, self.layer.f * self.p
+        banks = c.lane_banks
+        return banks > 1 and ceil(self.chains_per_column / banks) * fp <= c.psum_lane // banks
+
+    def lane_base(self, slot):
+        """Lane address of the first psum of chain ``slot`` (``v * segments + sg``)."""
+        c, fp = self.config, self.layer.f * self.p
+        if self.lane_spread:
+            banks = c.lane_banks
+            return slot % banks * (c.psum_lane // banks) + slot // banks * fp
+        return slot * fp
+
+    @property
     def est_cycles(self):
         """Cycles at one MAC per PE per cycle: every pass runs ``F * p * q * S`` MACs per
         PE, for each strip of output rows and each filter and channel fold."""

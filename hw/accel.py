@@ -29,7 +29,7 @@ REGISTERS = (
     "e", "segments", "sets_v", "sets_h", "set_cols", "t", "p", "q", "ffolds", "cfolds",
     # products
     "nbi", "row_last_n", "nbw", "pqs_last", "wq", "hwq", "nplane", "padq", "pwq", "eu",
-    "euwq", "scu", "fp", "segfp", "tp", "shp", "hl_full", "hl_layer",
+    "euwq", "scu", "fp", "spread", "tp", "shp", "hl_full", "hl_layer",
     "n_in", "qs", "qu", "pqs", "nq",
     # output stage
     "requant", "relu", "shift",
@@ -94,6 +94,7 @@ class Accelerator(wiring.Component):
             "done":   Out(1),
             **{name: Out(c.counter_width) for name in self.counter_names(c)},
         })
+        self.array = PEArray(config=c)
 
     @classmethod
     def counter_names(cls, config):
@@ -108,7 +109,7 @@ class Accelerator(wiring.Component):
         c = self._config
         B = c.beat
         m = Module()
-        m.submodules.array = arr = PEArray(config=c)
+        m.submodules.array = arr = self.array
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
 
@@ -156,6 +157,16 @@ class Accelerator(wiring.Component):
         ffm = Signal(32)            # ff * t * p: first filter of the filter fold
         left = reg["e_out"] - e0
         rows_in_strip = Mux(left < reg["e"], left, reg["e"])
+
+        # -- psum-lane base of the chain after the one at `base` (gen.mapper.lane_base) ------
+        def next_chain(base):
+            packed = base + reg["fp"]
+            if c.lane_banks == 1:
+                return packed
+            ob = (c.psum_lane // c.lane_banks - 1).bit_length()    # offset bits
+            spread = Mux(base[ob:32] == c.lane_banks - 1, base[:ob] + reg["fp"],
+                         base + (1 << ob))
+            return Mux(reg["spread"][0], spread, packed)
 
         # -- strip configuration walk over the array: counters instead of division ------------
         cy, cx = Signal(range(c.rows)), Signal(range(c.cols))
@@ -370,7 +381,7 @@ class Accelerator(wiring.Component):
                         with m.If(y_rr != reg["r"] - 1):
                             m.d.sync += y_rr.eq(y_rr + 1)
                         with m.Else():
-                            m.d.sync += [y_rr.eq(0), y_slot.eq(y_slot + reg["fp"])]
+                            m.d.sync += [y_rr.eq(0), y_slot.eq(next_chain(y_slot))]
                             with m.If(y_sg != reg["segments"] - 1):
                                 m.d.sync += [y_sg.eq(y_sg + 1),
                                              y_ee.eq(y_ee + reg["set_cols"]),
@@ -419,7 +430,7 @@ class Accelerator(wiring.Component):
                             m.d.sync += [r_j.eq(r_j + W), r_x.eq(r_x + W), r_ee.eq(r_ee + W)]
                         with m.Elif(r_sg != reg["segments"] - 1):
                             m.d.sync += [r_j.eq(0), r_x.eq(r_xh), r_sg.eq(r_sg + 1),
-                                         r_slot.eq(r_slot + reg["fp"]),
+                                         r_slot.eq(next_chain(r_slot)),
                                          r_ee.eq(r_eeb + reg["set_cols"]),
                                          r_eeb.eq(r_eeb + reg["set_cols"])]
                         with m.Elif(r_h != reg["sets_h"] - 1):
@@ -432,8 +443,8 @@ class Accelerator(wiring.Component):
                             m.d.sync += [r_j.eq(0), r_sg.eq(0), r_ee.eq(0), r_eeb.eq(0),
                                          r_h.eq(0), r_xh.eq(0), r_x.eq(0), r_hp.eq(0),
                                          r_v.eq(r_v + 1),
-                                         r_vslot.eq(r_vslot + reg["segfp"]),
-                                         r_slot.eq(r_vslot + reg["segfp"]),
+                                         r_vslot.eq(next_chain(r_slot)),
+                                         r_slot.eq(next_chain(r_slot)),
                                          r_vgp.eq(r_vgp + reg["shp"])]
                         with m.Else():
                             m.next = "DRAIN"

@@ -4,11 +4,12 @@ See ``docs/array.md`` for the mapping this array runs.
 """
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, fifo, memory, stream, wiring
+from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .noc import BeatSerializer, MulticastBus, beat_layout
 from .pe import PE1D, pe_cfg_layout
+from .lane import PsumLane
 from .skip import ZeroSkipEncoder, entry_layout
 
 __all__ = ["PEArray", "CfgKind", "array_cfg_layout", "packet_layout", "array_job_layout",
@@ -63,25 +64,6 @@ def packet_layout(config, shape):
         "col":  unsigned(tag_bits(config)),
         "data": beat_layout(shape, config.beat),
     })
-
-
-def _round_robin(m, name, requests, last):
-    """Grant the first requester after ``last`` (a register the caller updates)."""
-    n = len(requests)
-    grant = Signal(range(max(n, 2)), name=f"{name}_grant")
-    any_ = Signal(name=f"{name}_any")
-    # A plain expression, not a process: Icarus never evaluates a process whose inputs
-    # never change, which would leave `any_` undefined in an idle column.
-    m.d.comb += any_.eq(Cat(*requests).any())
-    with m.Switch(last):
-        for p in range(n):
-            with m.Case(p):
-                # Later assignments win, so the nearest requester after `p` is granted.
-                for off in reversed(range(1, n + 1)):
-                    i = (p + off) % n
-                    with m.If(requests[i]):
-                        m.d.comb += grant.eq(i)
-    return grant, any_
 
 
 class PEArray(wiring.Component):
@@ -203,7 +185,6 @@ class PEArray(wiring.Component):
 
         # -- PEs -----------------------------------------------------------------------------
         job = Signal(array_job_layout(c))     # the running pass
-        fp_shape = range(c.max_f * c.psum_spad + 1)     # psums per chain per pass
         pes = [[None] * C for _ in range(R)]
         pe_busy, encoders = [], []
         for y in range(R):
@@ -238,87 +219,43 @@ class PEArray(wiring.Component):
                 pe_busy.append(pe.busy)
 
         # -- psum chains and lanes ---------------------------------------------------------
-        hops, lane_reads, lane_writes = [], [], []
+        hops, lane_reads, lane_writes, lane_data = [], [], [], []
         rd_col_q = Signal.like(self.rd_col)
         with m.If(self.rd_en):      # the first column of the data the lanes hold
             m.d.sync += rd_col_q.eq(self.rd_col)
-        lane_data = []
         for x in range(C):
-            lane = memory.Memory(shape=self._acc, depth=c.psum_lane, init=[])
+            lane = PsumLane(config=c, shape=self._acc)
             m.submodules[f"lane_{x}"] = lane
-            wr = lane.write_port()
-            rd = lane.read_port()
             col = [pes[y][x] for y in range(R)]
             roles = [role[y][x] for y in range(R)]
-
-            # Up the chain: PE y takes psum_in from PE y + 1 unless it is a bottom.
-            for y in range(R - 1):
-                below, here = col[y + 1], col[y]
-                link = ~roles[y + 1].top
-                with m.If(link):
-                    m.d.comb += [
-                        here.psum_in.valid.eq(below.psum_out.valid),
-                        here.psum_in.payload.eq(below.psum_out.payload),
-                        below.psum_out.ready.eq(here.psum_in.ready),
-                    ]
-                hops.append(link & below.psum_out.valid & below.psum_out.ready)
-
-            # Tops write to the lane, one per cycle, round robin.
-            wptr = [Signal(range(c.psum_lane), name=f"wptr_{y}_{x}") for y in range(R)]
-            wlast = Signal(range(max(R, 2)), name=f"wlast_{x}")
-            wreq = [roles[y].top & col[y].psum_out.valid for y in range(R)]
-            wsel, wany = _round_robin(m, f"w{x}", wreq, wlast)
-            with m.Switch(wsel):
-                for y in range(R):
-                    with m.Case(y):
-                        m.d.comb += [
-                            wr.addr.eq(wptr[y]),
-                            wr.data.eq(col[y].psum_out.payload),
-                        ]
-                        with m.If(wany):
-                            m.d.comb += [wr.en.eq(1), col[y].psum_out.ready.eq(1)]
-                            m.d.sync += [wptr[y].eq(wptr[y] + 1), wlast.eq(y)]
-            lane_writes.append(wany)
-
-            # Bottoms read the lane (when accumulating) into a one-entry buffer each.
-            rptr = [Signal(range(c.psum_lane), name=f"rptr_{y}_{x}") for y in range(R)]
-            rleft = [Signal(fp_shape, name=f"rleft_{y}_{x}") for y in range(R)]
-            held = [Signal(name=f"held_{y}_{x}") for y in range(R)]
-            inflight = [Signal(name=f"inflight_{y}_{x}") for y in range(R)]
-            hold = [Signal(self._acc, name=f"hold_{y}_{x}") for y in range(R)]
-            rlast = Signal(range(max(R, 2)), name=f"rlast_{x}")
-            rreq = [busy & roles[y].bottom & job.acc & ~held[y] & ~inflight[y] & (rleft[y] != 0)
-                    for y in range(R)]
-            rsel, rany = _round_robin(m, f"r{x}", rreq, rlast)
-            rsel_q = Signal.like(rsel, name=f"rsel_q_{x}")
-            m.d.sync += rsel_q.eq(rsel)
-            # Between passes the lanes belong to the readout, which may hold their data.
-            m.d.comb += [rd.addr.eq(Mux(busy, 0, self.rd_addr)), rd.en.eq(busy | self.rd_en)]
-            with m.Switch(rsel):
-                for y in range(R):
-                    with m.Case(y):
-                        with m.If(rany):
-                            m.d.comb += rd.addr.eq(rptr[y])
-                            m.d.sync += [rptr[y].eq(rptr[y] + 1), rleft[y].eq(rleft[y] - 1),
-                                         inflight[y].eq(1), rlast.eq(y)]
-            lane_reads.append(rany)
+            m.d.comb += [lane.start.eq(self.start & ~busy), lane.busy.eq(busy),
+                         lane.acc.eq(self.job.acc), lane.fp.eq(self.job.fp),
+                         lane.rd_addr.eq(self.rd_addr), lane.rd_en.eq(self.rd_en)]
+            for y in range(R):
+                pe, r = col[y], roles[y]
+                m.d.comb += [lane.base[y].eq(r.base), lane.bottom[y].eq(r.bottom),
+                             lane.w[y].payload.eq(pe.psum_out.payload)]
+                # Tops write to the lane; the PEs below them feed the PE above.
+                with m.If(r.top):
+                    m.d.comb += [lane.w[y].valid.eq(pe.psum_out.valid),
+                                 pe.psum_out.ready.eq(lane.w[y].ready)]
+                if y > 0:
+                    above = col[y - 1]
+                    with m.Else():
+                        m.d.comb += [above.psum_in.valid.eq(pe.psum_out.valid),
+                                     above.psum_in.payload.eq(pe.psum_out.payload),
+                                     pe.psum_out.ready.eq(above.psum_in.ready)]
+                    hops.append(~r.top & pe.psum_out.valid & pe.psum_out.ready)
+            # Bottoms take the lane's values (when accumulating), whatever is below them.
             for y in range(R):
                 pe = col[y]
-                with m.If(inflight[y] & (rsel_q == y)):
-                    m.d.sync += [inflight[y].eq(0), held[y].eq(1), hold[y].eq(rd.data)]
                 with m.If(roles[y].bottom):
-                    m.d.comb += [pe.psum_in.valid.eq(held[y]), pe.psum_in.payload.eq(hold[y])]
-                    with m.If(pe.psum_in.valid & pe.psum_in.ready):
-                        m.d.sync += held[y].eq(0)
-            lane_data.append(rd.data)
-
-            # Pass start: chain pointers from the configured bases.
-            with m.If(self.start & ~busy):
-                for y in range(R):
-                    m.d.sync += [wptr[y].eq(roles[y].base), rptr[y].eq(roles[y].base),
-                                 rleft[y].eq(Mux(roles[y].bottom & self.job.acc,
-                                                 self.job.fp, 0)),
-                                 held[y].eq(0), inflight[y].eq(0)]
+                    m.d.comb += [pe.psum_in.valid.eq(lane.r[y].valid),
+                                 pe.psum_in.payload.eq(lane.r[y].payload),
+                                 lane.r[y].ready.eq(pe.psum_in.ready)]
+            lane_writes.append(lane.writes)
+            lane_reads.append(lane.reads)
+            lane_data.append(lane.rd_data)
 
         with m.Switch(rd_col_q):
             for x in range(C):

@@ -18,7 +18,7 @@ __all__ = ["Chain", "plan_strip", "pass_packets", "chains_per_lane"]
 
 
 def chains_per_lane(mapping):
-    return mapping.sets_v * mapping.segments
+    return mapping.chains_per_column
 
 
 def plan_strip(mapping, config, e0):
@@ -42,7 +42,7 @@ def plan_strip(mapping, config, e0):
         for rr in range(R):
             roles[ch.y0 + rr, ch.x] = _role(
                 filt_col=ch.g % mapping.sets_h, ifm_col=ch.ee * U + rr, active=1,
-                top=int(rr == 0), bottom=int(rr == R - 1), base=ch.slot * per_chain)
+                top=int(rr == 0), bottom=int(rr == R - 1), base=mapping.lane_base(ch.slot))
     for y in range(config.rows):
         for x in range(config.cols):
             writes.append({"kind": CfgKind.PE, "y": y, "x": x, "id": 0,

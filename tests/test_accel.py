@@ -9,6 +9,8 @@ from gen.config import preset
 from gen.driver import compile_layer
 from gen.mapper import Layer
 from hw.accel import Accelerator
+from hw.array import CfgKind
+from tb.array_plan import plan_strip
 from tb.accel_run import random_layer_data
 from tb.golden import conv2d, requantize
 
@@ -29,7 +31,13 @@ CASES = {
     "stride2-pad2-batch2": (Layer(n=2, c=2, h=8, w=7, m=3, r=2, s=3, stride=2, pad=2),
                             TINY, None, False),
     "stride3-pad2": (Layer(c=2, h=9, w=7, m=3, r=3, s=2, stride=3, pad=2),
-                     dataclasses.replace(TINY, zero_gate=False, product_reg=False), 1, True),
+                     dataclasses.replace(TINY, zero_gate=False, product_reg=False,
+                                         lane_banks=1), 1, True),
+    # Lane banks: three 1x1 chains per column spread over four banks; one chain whose
+    # F * p = 128 psums fill the whole lane, across both banks.
+    "1x1-four-banks": (Layer(c=8, h=4, w=6, m=8, r=1, s=1), dataclasses.replace(
+                       TINY, lane_banks=4), None, True),
+    "lane-span": (Layer(c=2, h=5, w=16, m=8, r=3, s=1), TINY, None, False),
     # Parts: row slices with halos (top/bottom padding on the edge slices only), and
     # groups of whole images.
     "split-rows-pad2": (Layer(c=4, h=20, w=16, m=3, r=3, s=3, stride=1, pad=2), SMALL_GLB,
@@ -41,10 +49,50 @@ CASES = {
 }
 
 
+def _strip_config(writes):
+    """What a strip's array configuration sets: every row's bus IDs, every active PE's
+    role (inactive PEs' other fields do not matter)."""
+    rows = [(w["kind"], w["y"], w["id"]) for w in writes if w["kind"] != CfgKind.PE]
+    pes = {(w["y"], w["x"]): tuple(w["pe"][k] for k in ROLE) for w in writes
+           if w["kind"] == CfgKind.PE and w["pe"]["active"]}
+    return rows, pes
+
+
+ROLE = ("filt_col", "ifm_col", "top", "bottom", "base")
+
+
+def expected_config(prog, cfg):
+    """The array configuration of every strip of every part, from the reference schedule
+    (``tb.array_plan.plan_strip``: lane bases from ``Mapping.lane_base``)."""
+    out = []
+    for part in prog.parts:
+        for _ in range(part.layer.n):
+            for e0 in range(0, part.layer.e, part.mapping.e):
+                out.append(_strip_config(plan_strip(part.mapping, cfg, e0)[0]))
+    return out
+
+
 def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
+    """Run ``prog`` on the accelerator; returns the outputs, the counters (and
+    ``beats_seen``, ``config``: the array configuration writes of each strip)."""
     dut = Accelerator(config=cfg)
     B = cfg.beat
     values, counters, beats = [], {}, [0]
+    strips = []
+
+    async def config_monitor(ctx):
+        acfg = dut.array.cfg
+        writes_per_strip = cfg.rows * (2 + cfg.cols)   # two row IDs, then the row's PEs
+        writes = []
+        async for _, _, valid, ready, payload in ctx.tick().sample(
+                acfg.valid, acfg.ready, acfg.payload):
+            if valid and ready:
+                p = payload
+                writes.append({"kind": p.kind, "y": p.y, "x": p.x, "id": p.id,
+                               "pe": {k: getattr(p.pe, k) for k in (*ROLE, "active")}})
+                if len(writes) == writes_per_strip:
+                    strips.append(_strip_config(writes))
+                    writes = []
 
     started = [0]
 
@@ -76,8 +124,9 @@ def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
             values.extend(beat["data"][:beat["n"]])
             beats[0] += 1
 
-    run_sim(dut, control, weights, outputs, max_cycles=500_000)
+    run_sim(dut, control, weights, outputs, background=[config_monitor], max_cycles=500_000)
     counters["beats_seen"] = beats[0]
+    counters["config"] = strips
     return prog.decode(values), counters
 
 
@@ -109,6 +158,8 @@ def test_accelerator_layer(request, name, zero_skip):
                                          for p in prog.parts), counters
     if zero_skip:
         assert 0 < counters["skipped"] < counters["seen"], counters
+    # The controller's strip walk configures the array as the reference schedule does.
+    assert counters["config"] == expected_config(prog, cfg)
 
 
 @pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
@@ -135,3 +186,23 @@ def test_skip_counts_as_dense(request, zeros):
         assert skip["macs"] == 0 and skip["skipped"] == skip["seen"] > 0
     if zeros > 0:
         assert skip["cycles"] < dense["cycles"], (dense["cycles"], skip["cycles"])
+
+
+def test_lane_banks_let_chains_write_in_parallel(request):
+    """Three 1 x 1 chains per column, each finishing a psum every cycle (q = S = 1): with
+    one lane bank they take turns at its write port; spread over four banks (the driver's
+    ``spread`` placement, walked by the controller) they do not, so the same work takes
+    fewer cycles for the same lane traffic and the same outputs."""
+    seed, _ = seeded_rng(request.node.name)
+    layer = Layer(c=1, h=4, w=6, m=6, r=1, s=1)
+    runs = {}
+    for banks in (1, 4):
+        cfg = dataclasses.replace(TINY, psum_spad=2, lane_banks=banks)
+        x, w, bias = random_layer_data(layer, cfg, np.random.default_rng(seed))
+        prog = compile_layer(layer, cfg, x, w, bias)
+        assert prog.mapping.t == 3 and prog.mapping.lane_spread == (banks > 1)
+        got, runs[banks] = run_program(cfg, prog, rng=np.random.default_rng(seed))
+        assert (got == conv2d(x, w, bias)).all(), f"seed={seed} lane_banks={banks}"
+    one, four = runs[1], runs[4]
+    assert four["lane_writes"] == one["lane_writes"] > 0
+    assert four["cycles"] < one["cycles"], (one["cycles"], four["cycles"])

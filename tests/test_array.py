@@ -24,7 +24,8 @@ LAYERS = {
     "c1-m1-batch2": (Layer(n=2, c=1, h=5, w=5, m=1, r=2, s=2, stride=1, pad=1), TINY),
     "segmented": (Layer(c=2, h=9, w=6, m=2, r=1, s=2, stride=1), TINY),
     "no-gate-comb": (Layer(c=2, h=6, w=6, m=2, r=3, s=3, stride=1, pad=2),
-                     dataclasses.replace(TINY, zero_gate=False, product_reg=False)),
+                     dataclasses.replace(TINY, zero_gate=False, product_reg=False,
+                                         lane_banks=1)),
 }
 
 
@@ -85,7 +86,7 @@ def run_layer(cfg, layer, x, w, *, rng, idle=0.0):
             n, e0, ff, chains = step["readout"]
             p = mapping.p
             for ch in chains:
-                base = ch.slot * layer.f * p
+                base = mapping.lane_base(ch.slot)
                 for f in range(layer.f):
                     for kk in range(p):
                         m_ = (ff * mapping.t + ch.g) * p + kk

@@ -38,6 +38,9 @@ def test_derived_values():
     (dict(filter_spad=4), "filter_spad"),
     (dict(ifmap_spad=3), "ifmap_spad"),
     (dict(max_r=40), "max_r"),
+    (dict(lane_banks=3), "lane_banks"),        # 128 / 3 is not whole
+    (dict(lane_banks=16), "lane_banks"),       # 8-entry banks < psum_spad = 16
+    (dict(psum_lane=96, lane_banks=2), "lane_banks"),   # 48 is not a power of two
     (dict(name="has space"), "name"),
 ])
 def test_bad_fields_are_named(change, field):

@@ -1,0 +1,166 @@
+"""The psum lane of one array column: banked memories for the partial sums of its chains.
+
+Every psum chain of a column (one per vertical set copy and segment) owns ``F * p``
+entries from its configured base. The lane is ``lane_banks`` memories of
+``psum_lane / lane_banks`` entries, address ``a`` in bank ``a // bank_depth``; each bank
+has one write port, shared round robin by the tops whose write pointer lies in it, and
+one read port, shared by the bottoms reading back the previous channel fold. Chains
+placed in different banks (``gen.mapper.Mapping.lane_base``) therefore never wait for
+each other's lane traffic.
+"""
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["PsumLane", "round_robin"]
+
+
+def round_robin(m, name, requests, last):
+    """Grant the first requester after ``last`` (a register the caller updates)."""
+    n = len(requests)
+    grant = Signal(range(max(n, 2)), name=f"{name}_grant")
+    any_ = Signal(name=f"{name}_any")
+    # A plain expression, not a process: Icarus never evaluates a process whose inputs
+    # never change, which would leave `any_` undefined in an idle column.
+    m.d.comb += any_.eq(Cat(*requests).any())
+    with m.Switch(last):
+        for p in range(n):
+            with m.Case(p):
+                # Later assignments win, so the nearest requester after `p` is granted.
+                for off in reversed(range(1, n + 1)):
+                    i = (p + off) % n
+                    with m.If(requests[i]):
+                        m.d.comb += grant.eq(i)
+    return grant, any_
+
+
+class PsumLane(wiring.Component):
+    """Psum storage of one column of ``config.rows`` PEs.
+
+    On ``start`` (one cycle, while not ``busy``) every row's write and read pointers load
+    ``base[y]``, and a row with ``bottom[y]`` set will read ``fp`` values when ``acc`` is
+    set. While ``busy``, ``w[y]`` writes the sums of the chain whose top is row ``y`` at
+    consecutive addresses, and ``r[y]`` delivers the values the chain whose bottom is row
+    ``y`` reads back, in address order (one buffered value per row). Between passes
+    ``rd_addr``/``rd_en`` read one address for the readout: ``rd_data`` the next cycle,
+    held while ``rd_en`` is low.
+
+    Members
+    -------
+    base : In(ArrayLayout(range(psum_lane), rows))
+    bottom : In(rows)
+    start, busy, acc : In(1)
+    fp : In(range(...))
+    w : In(stream.Signature(shape)).array(rows)
+    r : Out(stream.Signature(shape)).array(rows)
+    rd_addr, rd_en : In(...)
+    rd_data : Out(shape)
+    writes, reads : Out(range(lane_banks + 1))
+        Lane accesses this cycle.
+    """
+
+    def __init__(self, *, config, shape):
+        self._config = c = config
+        self._shape = shape
+        R, K = c.rows, c.lane_banks
+        super().__init__({
+            "base":    In(data.ArrayLayout(range(c.psum_lane), R)),
+            "bottom":  In(R),
+            "start":   In(1),
+            "busy":    In(1),
+            "acc":     In(1),
+            "fp":      In(range(c.max_f * c.psum_spad + 1)),
+            "w":       In(stream.Signature(shape)).array(R),
+            "r":       Out(stream.Signature(shape)).array(R),
+            "rd_addr": In(range(c.psum_lane)),
+            "rd_en":   In(1),
+            "rd_data": Out(shape),
+            "writes":  Out(range(K + 1)),
+            "reads":   Out(range(K + 1)),
+        })
+
+    def elaborate(self, platform):
+        c = self._config
+        R, K = c.rows, c.lane_banks
+        depth = c.psum_lane // K
+        ob = (depth - 1).bit_length() if K > 1 else None   # offset bits within a bank
+        m = Module()
+
+        def bank(addr):
+            return addr[ob:] if K > 1 else 0
+
+        def offset(addr):
+            return addr[:ob] if K > 1 else addr
+
+        wptr = [Signal(range(c.psum_lane), name=f"wptr_{y}") for y in range(R)]
+        rptr = [Signal(range(c.psum_lane), name=f"rptr_{y}") for y in range(R)]
+        rleft = [Signal.like(self.fp, name=f"rleft_{y}") for y in range(R)]
+        held = [Signal(name=f"held_{y}") for y in range(R)]
+        inflight = [Signal(name=f"inflight_{y}") for y in range(R)]
+        hold = [Signal(self._shape, name=f"hold_{y}") for y in range(R)]
+        rd_bank = Signal(range(K))      # bank of the readout's address
+        with m.If(self.rd_en):
+            m.d.sync += rd_bank.eq(bank(self.rd_addr))
+
+        writes, reads = [], []
+        for b in range(K):
+            mem = memory.Memory(shape=self._shape, depth=depth, init=[])
+            m.submodules[f"bank_{b}"] = mem
+            wr, rd = mem.write_port(), mem.read_port()
+
+            # Tops write, one per cycle, round robin among those pointing into this bank.
+            wlast = Signal(range(max(R, 2)), name=f"wlast_{b}")
+            wreq = [self.w[y].valid & (bank(wptr[y]) == b) for y in range(R)]
+            wsel, wany = round_robin(m, f"w{b}", wreq, wlast)
+            with m.Switch(wsel):
+                for y in range(R):
+                    with m.Case(y):
+                        m.d.comb += [wr.addr.eq(offset(wptr[y])),
+                                     wr.data.eq(self.w[y].payload)]
+                        with m.If(wany):
+                            m.d.comb += [wr.en.eq(1), self.w[y].ready.eq(1)]
+                            m.d.sync += [wptr[y].eq(wptr[y] + 1), wlast.eq(y)]
+            writes.append(wany)
+
+            # Bottoms read into a one-value buffer each; the data arrives a cycle later.
+            rlast = Signal(range(max(R, 2)), name=f"rlast_{b}")
+            rreq = [self.busy & ~held[y] & ~inflight[y] & (rleft[y] != 0)
+                    & (bank(rptr[y]) == b) for y in range(R)]
+            rsel, rany = round_robin(m, f"r{b}", rreq, rlast)
+            rsel_q = Signal.like(rsel, name=f"rsel_q_{b}")
+            rany_q = Signal(name=f"rany_q_{b}")
+            m.d.sync += [rsel_q.eq(rsel), rany_q.eq(rany)]
+            # Between passes the banks belong to the readout, which may hold their data.
+            m.d.comb += [rd.addr.eq(Mux(self.busy, 0, offset(self.rd_addr))),
+                         rd.en.eq(self.busy | self.rd_en)]
+            with m.Switch(rsel):
+                for y in range(R):
+                    with m.Case(y):
+                        with m.If(rany):
+                            m.d.comb += rd.addr.eq(offset(rptr[y]))
+                            m.d.sync += [rptr[y].eq(rptr[y] + 1), rleft[y].eq(rleft[y] - 1),
+                                         inflight[y].eq(1), rlast.eq(y)]
+            for y in range(R):
+                with m.If(rany_q & (rsel_q == y)):
+                    m.d.sync += [inflight[y].eq(0), held[y].eq(1), hold[y].eq(rd.data)]
+            with m.If(rd_bank == b):
+                m.d.comb += self.rd_data.eq(rd.data)
+            reads.append(rany)
+
+        for y in range(R):
+            m.d.comb += [self.r[y].valid.eq(held[y]), self.r[y].payload.eq(hold[y])]
+            with m.If(self.r[y].valid & self.r[y].ready):
+                m.d.sync += held[y].eq(0)
+        # Pass start: pointers from the configured bases (after the updates above).
+        with m.If(self.start):
+            for y in range(R):
+                m.d.sync += [wptr[y].eq(self.base[y]), rptr[y].eq(self.base[y]),
+                             rleft[y].eq(Mux(self.bottom[y] & self.acc, self.fp, 0)),
+                             held[y].eq(0), inflight[y].eq(0)]
+
+        def count(bits):
+            return sum((b.as_unsigned() for b in bits), start=0)
+
+        m.d.comb += [self.writes.eq(count(writes)), self.reads.eq(count(reads))]
+        return m
