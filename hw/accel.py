@@ -18,7 +18,8 @@ from amaranth.lib.wiring import In, Out
 
 from .array import CfgKind, PEArray
 
-__all__ = ["Accelerator", "REGISTERS", "BIAS_PTR", "BIAS_DATA", "out_layout", "glb_depth"]
+__all__ = ["Accelerator", "accel_signature", "REGISTERS", "BIAS_PTR", "BIAS_DATA", "out_layout",
+           "glb_depth"]
 
 # Run-time registers, in address order. Products of layer and mapping values are computed
 # by the host mapper, as Eyeriss's configuration is, so the controller needs no multiplier.
@@ -43,6 +44,26 @@ def out_layout(config):
     acc = signed(config.acc_bits) if config.acc_signed else unsigned(config.acc_bits)
     return data.StructLayout({"data": data.ArrayLayout(acc, config.beat),
                               "n": range(1, config.beat + 1)})
+
+
+def accel_signature(config):
+    """The ports of ``Accelerator(config=config)`` (also for a host link that drives them
+    without making an accelerator)."""
+    c = config
+    act = signed(c.act_width) if c.act_signed else unsigned(c.act_width)
+    wgt = signed(c.wgt_width) if c.wgt_signed else unsigned(c.wgt_width)
+    return wiring.Signature({
+        "cfg":    In(stream.Signature(data.StructLayout({
+                      "addr": range(BIAS_DATA + 1),
+                      "data": signed(max(33, c.acc_bits))}))),
+        "act_in": In(stream.Signature(data.ArrayLayout(act, c.beat))),
+        "wgt_in": In(stream.Signature(data.ArrayLayout(wgt, c.beat))),
+        "out":    Out(stream.Signature(out_layout(c))),
+        "start":  In(1),
+        "busy":   Out(1),
+        "done":   Out(1),
+        **{name: Out(c.counter_width) for name in Accelerator.counter_names(c)},
+    })
 
 
 def glb_depth(config):
@@ -82,18 +103,7 @@ class Accelerator(wiring.Component):
         self._act = signed(c.act_width) if c.act_signed else unsigned(c.act_width)
         self._wgt = signed(c.wgt_width) if c.wgt_signed else unsigned(c.wgt_width)
         self._acc = signed(c.acc_bits) if c.acc_signed else unsigned(c.acc_bits)
-        super().__init__({
-            "cfg":    In(stream.Signature(data.StructLayout({
-                          "addr": range(BIAS_DATA + 1),
-                          "data": signed(max(33, c.acc_bits))}))),
-            "act_in": In(stream.Signature(data.ArrayLayout(self._act, c.beat))),
-            "wgt_in": In(stream.Signature(data.ArrayLayout(self._wgt, c.beat))),
-            "out":    Out(stream.Signature(out_layout(c))),
-            "start":  In(1),
-            "busy":   Out(1),
-            "done":   Out(1),
-            **{name: Out(c.counter_width) for name in self.counter_names(c)},
-        })
+        super().__init__(accel_signature(c))
         self.array = PEArray(config=c)
 
     @classmethod
