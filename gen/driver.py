@@ -181,7 +181,7 @@ def _registers(mp, config, *, shift, relu):
         "hl_full": (mp.e - 1) * L.stride + L.r - 1,
         "hl_layer": (L.e - 1) * L.stride + L.r - 1,
         "n_in": n_in, "qs": mp.q * L.s, "qu": mp.q * L.stride, "pqs": pqs,
-        "nq": n_in * mp.q,
+        "nq": n_in * mp.q, "passes": mp.filter_folds * mp.channel_folds,
         "requant": int(shift is not None), "relu": int(relu), "shift": shift or 0,
     }
 

@@ -31,7 +31,7 @@ REGISTERS = (
     # products
     "nbi", "row_last_n", "nbw", "pqs_last", "wq", "hwq", "nplane", "padq", "pwq", "eu",
     "euwq", "scu", "fp", "spread", "tp", "shp", "hl_full", "hl_layer",
-    "n_in", "qs", "qu", "pqs", "nq",
+    "n_in", "qs", "qu", "pqs", "nq", "passes",
     # output stage
     "requant", "relu", "shift",
 )
@@ -201,8 +201,11 @@ class Accelerator(wiring.Component):
             cw.pe.base.eq(y_slot),
         ]
 
-        # -- filter tagger: wgt_in beats become filter-bus packets ----------------------------
+        # -- filter tagger: wgt_in beats become filter-bus packets. It runs through all the
+        # passes of a strip (the tags repeat every pass), so each pass's weights flow into
+        # the PEs' filter spads while the pass before computes. ----------------------------
         w_run = Signal()
+        w_left = Signal(32, name="w_left")     # passes of the strip still to send
         wb, w_rr, w_h, w_g, w_vr = (Signal(32, name=f"w_{n}") for n in ("b", "rr", "h", "g",
                                                                           "vr"))
         m.d.comb += [
@@ -228,7 +231,9 @@ class Accelerator(wiring.Component):
                 with m.Else():
                     m.d.sync += [w_g.eq(0), w_h.eq(0), w_vr.eq(0), wb.eq(wb + 1)]
                     with m.If(wb == reg["nbw"] - 1):
-                        m.d.sync += [wb.eq(0), w_run.eq(0)]
+                        m.d.sync += [wb.eq(0), w_left.eq(w_left - 1)]
+                        with m.If(w_left == 1):
+                            m.d.sync += w_run.eq(0)
 
         # -- ifmap generator: one packet (a beat of a row of the strip) per cycle --------------
         # Stage 1 reads the beat's `beat` values from the banks; stage 2 holds the packet,
@@ -369,11 +374,13 @@ class Accelerator(wiring.Component):
                                  out_cnt.eq(0), out_full.eq(0)]
                     m.next = "STRIP"
             with m.State("STRIP"):
-                m.d.sync += [cy.eq(0), cx.eq(0), cstep.eq(0),
-                             y_rr.eq(0), y_sg.eq(0), y_v.eq(0), y_vr.eq(0), y_g.eq(0),
-                             y_ee.eq(0), y_eeu.eq(0), y_slot.eq(0),
-                             x_j.eq(0), x_h.eq(0), x_ju.eq(0)]
-                m.next = "CONFIG"
+                # The array's IDs change only once the last strip's weights are all out.
+                with m.If(~w_run):
+                    m.d.sync += [cy.eq(0), cx.eq(0), cstep.eq(0),
+                                 y_rr.eq(0), y_sg.eq(0), y_v.eq(0), y_vr.eq(0), y_g.eq(0),
+                                 y_ee.eq(0), y_eeu.eq(0), y_slot.eq(0),
+                                 x_j.eq(0), x_h.eq(0), x_ju.eq(0)]
+                    m.next = "CONFIG"
             with m.State("CONFIG"):
                 m.d.comb += arr.cfg.valid.eq(1)
                 with m.If(arr.cfg.ready):
@@ -407,13 +414,15 @@ class Accelerator(wiring.Component):
             with m.State("PASS"):
                 m.d.comb += arr.start.eq(1)
                 m.d.sync += [
-                    arr_done.eq(0), w_run.eq(1), wb.eq(0), w_rr.eq(0), w_h.eq(0), w_g.eq(0),
-                    w_vr.eq(0), i_run.eq(1), ib.eq(0), ibase.eq(0), ihl.eq(0), ihm.eq(0),
+                    arr_done.eq(0), i_run.eq(1), ib.eq(0), ibase.eq(0), ihl.eq(0), ihm.eq(0),
                     irow.eq(irow0), iaddr.eq(iaddr0),
                 ]
+                with m.If((ff == 0) & (cf == 0)):      # the strip's first pass
+                    m.d.sync += [w_run.eq(1), w_left.eq(reg["passes"]), wb.eq(0),
+                                 w_rr.eq(0), w_h.eq(0), w_g.eq(0), w_vr.eq(0)]
                 m.next = "RUN"
             with m.State("RUN"):
-                with m.If(arr_done & ~w_run & ~i_busy):
+                with m.If(arr_done & ~i_busy):
                     with m.If(cf != reg["cfolds"] - 1):
                         m.d.sync += [cf.eq(cf + 1), plane.eq(plane + reg["hwq"])]
                         m.next = "PASS"

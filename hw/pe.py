@@ -55,7 +55,10 @@ class PE1D(wiring.Component):
     ``psum_out`` as ``[f][k]``. With ``zero_skip`` in the config, ``act`` instead carries
     only the non-zero values with their index in that order and how far the input has
     arrived (:class:`hw.skip.ZeroSkipEncoder`), and the PE spends cycles only on non-zero
-    products. Loading overlaps computation; one MAC issues per cycle
+    products. Loading overlaps computation, and the filter spad is a ring: weights
+    arriving after a job's ``p * q * S`` are the next jobs', kept behind them as far as
+    there is room (busy or idle), so the next job's filters load while this one computes.
+    One MAC issues per cycle
     whenever its operands are present and the psum spad, which queues finished sums for
     output, has room. The caller keeps ``p * q * S <= filter_spad``,
     ``q * max(S, U) <= ifmap_spad`` and ``p <= psum_spad``.
@@ -147,17 +150,22 @@ class PE1D(wiring.Component):
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
 
-        # -- weight loader ---------------------------------------------------------------------
-        w_loaded = Signal(range(FD + 1))
-        w_done = w_loaded == job.pqs
+        # -- weight loader: the filter spad is a ring. The job's weights start at `wb`; the
+        # next jobs' weights load behind them, busy or not, as far as there is room, so a
+        # job's weights arrive while the previous job computes.
+        wb = Signal(range(FD))
+        w_loaded = Signal(range(FD + 1))               # weights from `wb` on
+        wp = Signal(range(FD))
+        w_done = w_loaded >= job.pqs
+        w_take = self.wgt.valid & self.wgt.ready
         m.d.comb += [
-            self.wgt.ready.eq(busy & ~w_done),
-            fspad_w.addr.eq(w_loaded),
+            self.wgt.ready.eq(w_loaded < FD),
+            fspad_w.addr.eq(wp),
             fspad_w.data.eq(self.wgt.payload),
-            fspad_w.en.eq(self.wgt.valid & self.wgt.ready),
+            fspad_w.en.eq(w_take),
         ]
-        with m.If(self.wgt.valid & self.wgt.ready):
-            m.d.sync += w_loaded.eq(w_loaded + 1)
+        with m.If(w_take):
+            m.d.sync += wp.eq(Mux(wp == FD - 1, 0, wp + 1))
 
         # -- input and compute: the window of every (f, k) sum, one product per cycle --------
         f     = Signal(range(c.max_f + 1))
@@ -173,7 +181,11 @@ class PE1D(wiring.Component):
             self.held.eq(busy & (f < job.f) & win.first & (alloc == PD)),
         ]
         window = self._sparse_window if c.zero_skip else self._dense_window
-        window(m, win, job, w_loaded, kbase, fspad_r, mac)
+        w_off = Signal(range(FD))                      # the product's weight within the job
+        window(m, win, job, w_loaded, kbase, w_off, mac)
+        w_addr = wb + w_off
+        m.d.comb += [fspad_r.addr.eq(Mux(w_addr >= FD, w_addr - FD, w_addr)),
+                     mac.b.eq(fspad_r.data)]
         m.d.comb += mac.en.eq(win.issue)
         with m.If(win.issue & win.last):
             with m.If(win.k_last):
@@ -224,19 +236,21 @@ class PE1D(wiring.Component):
         finished = (busy & (f == job.f) & (alloc == 0) & ~self.psum_out.valid
                     & win.a_done & w_done)
         m.d.sync += self.done.eq(finished)
+        w_next = wb + job.pqs
         with m.If(finished):
-            m.d.sync += busy.eq(0)
+            m.d.sync += [busy.eq(0), wb.eq(Mux(w_next >= FD, w_next - FD, w_next))]
+        m.d.sync += w_loaded.eq(w_loaded + w_take - Mux(finished, job.pqs, 0))
         with m.If(~busy & self.start):
             m.d.sync += [
                 busy.eq(1),
                 job.eq(self.cfg),
-                w_loaded.eq(0), f.eq(0), k.eq(0), kbase.eq(0),
+                f.eq(0), k.eq(0), kbase.eq(0),
                 pw.eq(0), pr.eq(0), pending.eq(0), alloc.eq(0),
                 *(sig.eq(0) for sig in win.resets),
             ]
         return m
 
-    def _dense_window(self, m, win, job, w_loaded, kbase, fspad_r, mac):
+    def _dense_window(self, m, win, job, w_loaded, kbase, w_off, mac):
         """Every value of the window, zeros included: ``o = s * q + c`` runs over the
         ``q * S`` values of the circular ifmap spad from the window base."""
         c = self._config
@@ -275,10 +289,9 @@ class PE1D(wiring.Component):
             win.issue.eq(win.ready & (w_loaded > kbase + o) & (occ > o)),
             win.first.eq(o == 0),
             win.last.eq(o == job.qs - 1),
-            fspad_r.addr.eq(kbase + o),
+            w_off.eq(kbase + o),
             ispad_r.addr.eq(Mux(a_idx >= ID, a_idx - ID, a_idx)),
             mac.a.eq(ispad_r.data),
-            mac.b.eq(fspad_r.data),
             mac.clear.eq(win.issue & win.first),
         ]
         zero = (ispad_r.data == 0) if c.zero_gate else 0
@@ -294,7 +307,7 @@ class PE1D(wiring.Component):
         ]
         win.resets += [a_pos, a_c, wp, rb, occ, o]
 
-    def _sparse_window(self, m, win, job, w_loaded, kbase, fspad_r, mac):
+    def _sparse_window(self, m, win, job, w_loaded, kbase, w_off, mac):
         """Only the non-zero values of the window (``zero_skip``). The input is a stream of
         entries (``hw.skip.entry_layout``); the ifmap spad keeps the non-zero ones with
         their indices, in order. The window of output ``f`` is the run of entries with index
@@ -363,9 +376,8 @@ class PE1D(wiring.Component):
             win.issue.eq(product | empty),
             win.first.eq(jo == 0),
             win.last.eq(empty | ~have1 | (e1.idx >= fend)),
-            fspad_r.addr.eq(kbase + off),
+            w_off.eq(kbase + off),
             mac.a.eq(Mux(empty, 0, e0.value)),
-            mac.b.eq(fspad_r.data),
             mac.clear.eq(win.issue & win.first),
             self.fire.eq(product),
             self.skip.eq(empty),

@@ -160,3 +160,57 @@ def test_counters_can_be_left_out():
     cfg = preset("tiny")
     assert "macs" in PE1D(config=cfg).signature.members
     assert {"macs", "gated"}.isdisjoint(PE1D(config=cfg, counters=False).signature.members)
+
+
+@pytest.mark.parametrize("variant", ["tiny", "eyeriss", "skip"])
+def test_pe_loads_next_job_weights_while_computing(request, variant):
+    """The filter spad is a ring: with room for two jobs' weights, the whole of the next
+    job's weights goes in while the current job computes, so the next job never waits for
+    its filters, whether the weights arrive before or after it starts."""
+    cfg = VARIANTS[variant]
+    seed, rng = seeded_rng(request.node.name)
+    shape = dict(s=2, f=6, u=1, p=2, q=2, psum_en=False)
+    jobs = random_pe_jobs(rng, cfg, 3, shapes=[shape])
+    pqs = jobs[0]["pqs"]
+    assert 2 * pqs <= cfg.filter_spad
+    dut = PE1D(config=cfg)
+    taken, done_at, cycle = [], [], [0]
+
+    async def clock(ctx):
+        async for _clk, _rst, take, done in ctx.tick().sample(
+                dut.wgt.valid & dut.wgt.ready, dut.done):
+            cycle[0] += 1
+            if take:
+                taken.append(cycle[0])
+            if done:
+                done_at.append(cycle[0])
+
+    async def control(ctx):
+        for job in jobs:
+            ctx.set(dut.cfg, {k: job[k] for k in CFG_KEYS})
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            await ctx.tick().until(dut.done)
+
+    async def feed_wgt(ctx):
+        for job in jobs:
+            for v in pe_job_streams(job)[0]:
+                await stream_put(ctx, dut.wgt, v)
+
+    async def feed_act(ctx):
+        for job in jobs:
+            for v in pe_job_streams(job, cfg.zero_skip and cfg.beat)[1]:
+                await stream_put(ctx, dut.act, v)
+
+    got = []
+
+    async def collect(ctx):
+        for job in jobs:
+            got.append([await stream_get(ctx, dut.psum_out) for _ in range(job["f"] * job["p"])])
+
+    run_sim(dut, control, feed_wgt, feed_act, collect, background=[clock])
+    assert got == [job["expect"] for job in jobs], f"seed={seed}"
+    # Jobs 2 and 3's weights are all in before job 1 (resp. 2) is done.
+    for j in (1, 2):
+        assert taken[(j + 1) * pqs - 1] < done_at[j - 1], (seed, taken, done_at)
