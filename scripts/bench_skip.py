@@ -15,8 +15,9 @@ Inputs:
 
 Per case: dense and zero-skip cycles, speedup, the ideal 1/d (d measured on the input
 tensor), speedup x d (1.0 is ideal), values seen and zeros skipped by the PEs' encoders,
-the PE-cycles PEs waited for others, and how busy the busiest psum-lane port was (the
-share of cycles its column's lane wrote, or read, a partial sum). Then the area cost: both designs synthesized by
+the PE-cycles PEs waited for others, and how busy the psum-lane ports in use were (the
+share of cycles each wrote, or read, a partial sum, on average over the columns' banks
+that hold chains). Then the area cost: both designs synthesized by
 yosys for ``--area-target`` (cells by block, per PE and in total; ``--area-preset`` picks a
 smaller preset when the benchmark's is slow to synthesize). Writes ``skip.md``,
 ``skip.json`` and ``skip.png`` into ``--out``.
@@ -102,10 +103,15 @@ def run(cfg, cases, out, seed):
     return results, time.monotonic() - t0
 
 
+def lane_ports(mapping, cfg):
+    """Write (or read) ports per column that the mapping's chains use."""
+    return min(cfg.lane_banks, mapping.chains_per_column) if mapping.lane_spread else 1
+
+
 def table(rows):
     lines = ["| layer (channels / scale) | input | density d | dense cycles | skip cycles | "
              "speedup | ideal 1/d | speedup x d | values seen | zeros skipped | "
-             "PE waits / PE-cycles | psum-lane port busy | bit-exact |",
+             "PE waits / PE-cycles | psum-lane ports busy | bit-exact |",
              "|" + " --- |" * 13]
     for r in rows:
         ideal = f"{1 / r['density']:.2f}" if r["density"] else "inf"
@@ -231,9 +237,10 @@ def main():
             "speedup": dr.counters["cycles"] / sr.counters["cycles"],
             "seen": zs["values_seen"], "skipped": zs["zeros_skipped"],
             "waits": zs["wait_pe_cycles"], "wait_fraction": zs["wait_pe_cycles"] / busy,
-            # Busiest psum-lane port (one write and one read per column per cycle).
+            # Psum-lane ports in use: one write and one read port per bank, the chains of a
+            # column spread over min(banks, chains) banks when they fit (else packed).
             "lane_port": max(sr.counters["lane_reads"], sr.counters["lane_writes"])
-            / (sr.counters["cycles"] * skip.cols),
+            / (sr.counters["cycles"] * skip.cols * lane_ports(sr.program.mapping, skip)),
             "mapping": dr.stats()["mapping"],
             "bit_exact": bool(dr.mismatches.size == 0 and sr.mismatches.size == 0),
         })
