@@ -36,9 +36,10 @@ VARIANTS.update({
 DENSITIES = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0)
 
 
-def run_pe_jobs(cfg, jobs, *, seed, rng, idle, stall):
+def run_pe_jobs(cfg, jobs, *, seed, rng, idle, stall, monitor=None):
     """Run ``jobs`` back to back on a PE built for ``cfg``, with random idle cycles on the
-    inputs and backpressure on ``psum_out``; check every output and the counters."""
+    inputs and backpressure on ``psum_out``; check every output and the counters.
+    ``monitor(dut)``, if given, makes a background testbench that watches the PE."""
     dut = PE1D(config=cfg)
     got = []
     counters = []
@@ -79,7 +80,8 @@ def run_pe_jobs(cfg, jobs, *, seed, rng, idle, stall):
             pulses[0] += fire
             pulses[1] += skip
 
-    run_sim(dut, control, feed_wgt, feed_act, feed_psum, collect, background=[count])
+    run_sim(dut, control, feed_wgt, feed_act, feed_psum, collect,
+            background=[count] + ([monitor(dut)] if monitor else []))
     assert len(got) == len(jobs)
     fire = skip = macs = gated = 0
     for i, (job, out, cnt) in enumerate(zip(jobs, got, counters, strict=True)):
@@ -173,44 +175,21 @@ def test_pe_loads_next_job_weights_while_computing(request, variant):
     jobs = random_pe_jobs(rng, cfg, 3, shapes=[shape])
     pqs = jobs[0]["pqs"]
     assert 2 * pqs <= cfg.filter_spad
-    dut = PE1D(config=cfg)
-    taken, done_at, cycle = [], [], [0]
+    taken, done_at = [], []
 
-    async def clock(ctx):
-        async for _clk, _rst, take, done in ctx.tick().sample(
-                dut.wgt.valid & dut.wgt.ready, dut.done):
-            cycle[0] += 1
-            if take:
-                taken.append(cycle[0])
-            if done:
-                done_at.append(cycle[0])
+    def monitor(dut):
+        async def watch(ctx):
+            cycle = 0
+            async for _clk, _rst, take, done in ctx.tick().sample(
+                    dut.wgt.valid & dut.wgt.ready, dut.done):
+                cycle += 1
+                if take:
+                    taken.append(cycle)
+                if done:
+                    done_at.append(cycle)
+        return watch
 
-    async def control(ctx):
-        for job in jobs:
-            ctx.set(dut.cfg, {k: job[k] for k in CFG_KEYS})
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            await ctx.tick().until(dut.done)
-
-    async def feed_wgt(ctx):
-        for job in jobs:
-            for v in pe_job_streams(job)[0]:
-                await stream_put(ctx, dut.wgt, v)
-
-    async def feed_act(ctx):
-        for job in jobs:
-            for v in pe_job_streams(job, cfg.zero_skip and cfg.beat)[1]:
-                await stream_put(ctx, dut.act, v)
-
-    got = []
-
-    async def collect(ctx):
-        for job in jobs:
-            got.append([await stream_get(ctx, dut.psum_out) for _ in range(job["f"] * job["p"])])
-
-    run_sim(dut, control, feed_wgt, feed_act, collect, background=[clock])
-    assert got == [job["expect"] for job in jobs], f"seed={seed}"
+    run_pe_jobs(cfg, jobs, seed=seed, rng=rng, idle=0.0, stall=0.0, monitor=monitor)
     # Jobs 2 and 3's weights are all in before job 1 (resp. 2) is done.
     for j in (1, 2):
         assert taken[(j + 1) * pqs - 1] < done_at[j - 1], (seed, taken, done_at)
