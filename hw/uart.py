@@ -11,10 +11,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UARTRx", "UARTTx"]
+__all__ = ["UARTRx", "UARTTx", "check_divisor"]
 
 
-def _check_divisor(divisor):
+def check_divisor(divisor):
+    """``TypeError``/``ValueError`` unless ``divisor`` is a clock-cycles-per-bit count the
+    UART supports."""
     if not isinstance(divisor, int) or isinstance(divisor, bool):
         raise TypeError(f"divisor must be an integer, not {divisor!r}")
     if not 4 <= divisor <= 1 << 24:
@@ -54,7 +56,7 @@ class UARTRx(wiring.Component):
     """
 
     def __init__(self, *, divisor):
-        _check_divisor(divisor)
+        check_divisor(divisor)
         self._divisor = divisor
         super().__init__({
             "rx":           In(1, init=1),
@@ -141,7 +143,7 @@ class UARTTx(wiring.Component):
     """
 
     def __init__(self, *, divisor):
-        _check_divisor(divisor)
+        check_divisor(divisor)
         self._divisor = divisor
         super().__init__({
             "i":  In(stream.Signature(8)),

@@ -37,8 +37,8 @@ def _verilator_env():
     os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
 
 
-def run_bench(config, *, bench, sim, build_dir, top="accel", seed=None, waves=None, env=None,
-              log_file=None):
+def run_bench(config, *, bench, sim, build_dir, top="accel", design=None, seed=None,
+              waves=None, env=None, log_file=None):
     """Generate ``config``'s design into ``build_dir`` and run cocotb module ``bench``.
 
     Parameters
@@ -48,6 +48,9 @@ def run_bench(config, *, bench, sim, build_dir, top="accel", seed=None, waves=No
         Module name under ``tb`` (for example ``"pe_bench"``).
     top : str
         What to generate: ``"accel"`` (the accelerator) or ``"pe"`` (one PE).
+    design : callable or None
+        Writes another design instead: called with the ``rtl/`` folder, it returns the
+        paths of the Verilog and of the manifest (whose stem names the top module).
     sim : str
         ``"icarus"`` or ``"verilator"``.
     build_dir : path
@@ -76,7 +79,10 @@ def run_bench(config, *, bench, sim, build_dir, top="accel", seed=None, waves=No
         waves = os.environ.get("WAVES", "0") == "1"
     build_dir = Path(build_dir).resolve()
     rtl = build_dir / "rtl"
-    vfile, manifest_file, _ = write_design(config, rtl, top)
+    if design is None:
+        vfile, manifest_file, _ = write_design(config, rtl, top)
+    else:
+        vfile, manifest_file = design(rtl)
     top = manifest_file.stem
 
     build_args = []
