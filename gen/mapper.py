@@ -171,6 +171,10 @@ class Mapping:
                 f"q={self.q} active={self.active_pes}")
 
 
+def _named(layer):
+    return f"layer {layer.name}" if layer.name else "layer"
+
+
 def check_limits(layer, config, *, splittable=True):
     """:class:`MappingError` naming the first generated limit ``layer`` exceeds. With
     ``splittable=False``, the batch and input height are not checked: the host driver
@@ -190,10 +194,10 @@ def check_limits(layer, config, *, splittable=True):
         checks = [c for c in checks if c[2] not in ("max_n", "max_h")]
     for what, value, limit, bound in checks:
         if value > bound:
-            raise MappingError(f"layer {layer.name or ''} {what} = {value} exceeds the design's "
-                               f"{limit} = {bound}".replace("  ", " "))
+            raise MappingError(f"{_named(layer)} {what} = {value} exceeds the design's "
+                               f"{limit} = {bound}")
     if max(layer.s, layer.stride) > config.ifmap_spad:
-        raise MappingError(f"layer {layer.name} window max(S, U) = "
+        raise MappingError(f"{_named(layer)} window max(S, U) = "
                            f"{max(layer.s, layer.stride)} exceeds ifmap_spad = "
                            f"{config.ifmap_spad}")
 
@@ -214,12 +218,18 @@ def _place(layer, config, e, e_folds, segments):
     set_rows, set_cols = layer.r * segments, ceil(e / segments)
     if set_rows > config.rows or set_cols > config.cols:
         return None
-    sets_v, sets_h = config.rows // set_rows, config.cols // set_cols
+    # Each column's psum lane holds F * p psums for every chain (vertical copy x segment)
+    # of the column: no more copies than the lane holds at p = 1.
+    sets_v = min(config.rows // set_rows, config.psum_lane // (segments * layer.f))
+    sets_h = config.cols // set_cols
+    if sets_v < 1:
+        return None
     copies = sets_v * sets_h
     q_max = min(layer.c, config.ifmap_spad // max(layer.s, layer.stride),
                 config.filter_spad // layer.s)
     q = _least_waste(layer.c, q_max, 1)
-    p_max = min(layer.m, config.psum_spad, config.filter_spad // (q * layer.s))
+    p_max = min(layer.m, config.psum_spad, config.filter_spad // (q * layer.s),
+                config.psum_lane // (sets_v * segments * layer.f))
     # Copies work on different filter groups. (Copies on channel groups, Eyeriss's r,
     # would need psums added across sets; the array does not do that yet, so r = 1.)
     t = min(copies, ceil(layer.m / p_max))
@@ -249,5 +259,10 @@ def map_layer(layer, config):
             key = (mapping.est_cycles, e_folds, -mapping.active_pes, segments)
             if best is None or key < best[0]:
                 best = (key, mapping)
-    # check_limits guarantees the one-column set (e = 1) fits, so there is a best.
+    if best is None:
+        # check_limits guarantees that a one-column set (e = 1) fits the array, so only
+        # the psum lane can refuse every placement.
+        raise MappingError(f"{_named(layer)} output width F = {layer.f} exceeds psum_lane = "
+                           f"{config.psum_lane}: a column's psum lane holds F psums of "
+                           "each chain")
     return best[1]

@@ -1,5 +1,6 @@
 import dataclasses
 
+import numpy as np
 import pytest
 
 from gen.config import preset
@@ -32,6 +33,8 @@ def _check_fits(mapping):
     assert mapping.r * mapping.t <= mapping.sets_v * mapping.sets_h
     assert mapping.e * mapping.e_folds >= layer.e
     assert mapping.active_pes <= cfg.pes
+    # Every chain of a column keeps F * p psums in the column's lane.
+    assert mapping.chains_per_column * mapping.layer.f * mapping.p <= cfg.psum_lane
 
 
 def test_random_layers_fit_and_cover_the_work(request):
@@ -73,6 +76,30 @@ def test_filter_taller_than_array_is_rejected():
     cfg = dataclasses.replace(preset("tiny"), max_r=5)
     with pytest.raises(MappingError, match="rows = 3"):
         map_layer(Layer(c=1, h=8, w=8, m=1, r=4, s=3), cfg)
+
+
+def test_psum_lane_limits_filters_per_pe_and_copies():
+    """A small psum lane: the mapper gives each PE fewer filters, or stacks fewer set
+    copies in a column, so that every chain's F * p psums fit (``_check_fits``); the
+    driver compiles the layer."""
+    from gen.driver import compile_layer
+    cfg = dataclasses.replace(preset("tiny"), psum_lane=32, lane_banks=1)
+    layer = Layer(c=2, h=16, w=16, m=8, r=1, s=1)           # F = 16, three 1-row sets
+    mapping = map_layer(layer, cfg)
+    _check_fits(mapping)
+    rng = np.random.default_rng(0)
+    x = rng.integers(-5, 5, size=(1, 2, 16, 16))
+    w = rng.integers(-5, 5, size=(8, 2, 1, 1))
+    assert compile_layer(layer, cfg, x, w).parts
+
+
+def test_output_row_wider_than_psum_lane_is_rejected():
+    cfg = dataclasses.replace(preset("tiny"), psum_spad=8, psum_lane=8, lane_banks=1)
+    with pytest.raises(MappingError, match=r"^layer output width F = 16 exceeds psum_lane "
+                                           r"= 8"):
+        map_layer(Layer(c=1, h=4, w=16, m=1, r=1, s=1), cfg)
+    with pytest.raises(MappingError, match=r"^layer filters m = 9 exceeds the design's max_m"):
+        map_layer(Layer(c=1, h=4, w=4, m=9, r=1, s=1), cfg)
 
 
 def test_bad_layers():
