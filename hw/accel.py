@@ -422,17 +422,20 @@ class Accelerator(wiring.Component):
                                  w_rr.eq(0), w_h.eq(0), w_g.eq(0), w_vr.eq(0)]
                 m.next = "RUN"
             with m.State("RUN"):
-                with m.If(arr_done & ~i_busy):
-                    with m.If(cf != reg["cfolds"] - 1):
-                        m.d.sync += [cf.eq(cf + 1), plane.eq(plane + reg["hwq"])]
-                        m.next = "PASS"
-                    with m.Else():
-                        m.d.sync += [
-                            r_v.eq(0), r_h.eq(0), r_sg.eq(0), r_j.eq(0), r_x.eq(0),
-                            r_xh.eq(0), r_slot.eq(0), r_vslot.eq(0), r_vgp.eq(0),
-                            r_hp.eq(0), r_ee.eq(0), r_eeb.eq(0), r_idx.eq(0), r_k.eq(0),
-                        ]
-                        m.next = "READ"
+                # The next channel fold's pass is queued in the array as soon as this
+                # pass's inputs are all sent (and no PE still holds a queued pass): its
+                # inputs flow into the PEs that are done, and no PE waits at every pass
+                # for the slowest. The readout waits for the fold's last pass to end.
+                with m.If(~i_busy & (cf != reg["cfolds"] - 1) & ~arr.queued):
+                    m.d.sync += [cf.eq(cf + 1), plane.eq(plane + reg["hwq"])]
+                    m.next = "PASS"
+                with m.Elif(arr_done & ~i_busy & (cf == reg["cfolds"] - 1)):
+                    m.d.sync += [
+                        r_v.eq(0), r_h.eq(0), r_sg.eq(0), r_j.eq(0), r_x.eq(0),
+                        r_xh.eq(0), r_slot.eq(0), r_vslot.eq(0), r_vgp.eq(0),
+                        r_hp.eq(0), r_ee.eq(0), r_eeb.eq(0), r_idx.eq(0), r_k.eq(0),
+                    ]
+                    m.next = "READ"
             with m.State("READ"):
                 # Stage A issues lane and bias reads; stage B, a cycle later, makes the beat.
                 # While the output beat waits, both stages hold (the reads are disabled).

@@ -76,8 +76,13 @@ class PEArray(wiring.Component):
     input rows arrive as tagged packets on ``filt`` and ``ifm`` and are multicast to the
     PEs whose IDs match; partial sums flow up each chain, bottoms adding the lane's psums
     when ``job.acc`` is set, and tops write their outputs back to the lane at the chain's
-    base, ``F * p`` values in ``[f][k]`` order. ``done`` pulses when every active PE has
-    finished. Between passes, ``rd_col``/``rd_addr`` read the lanes of ``read_width``
+    base, ``F * p`` values in ``[f][k]`` order. ``start`` while ``busy`` queues the
+    next pass of the same job with ``acc`` set (the next channel fold): every active PE
+    runs it as soon as it has finished the current one, so PEs do not wait for the
+    slowest at every pass, and the lanes hold a bottom's read of a psum until its chain's
+    top has written it in the pass before; ``queued`` is high while a PE still holds a
+    queued pass (another start would be lost). ``done`` pulses when every active PE has
+    finished every pass. Between passes, ``rd_col``/``rd_addr`` read the lanes of ``read_width``
     neighbouring columns from ``rd_col`` at one address (data on ``rd_data`` one cycle
     later; columns past the array read as zero).
 
@@ -86,7 +91,7 @@ class PEArray(wiring.Component):
     cfg : In(stream.Signature(array_cfg_layout(config)))
     job : In(array_job_layout(config))
     start : In(1)
-    busy, done : Out(1)
+    busy, queued, done : Out(1)
     filt, ifm : In(stream.Signature(packet_layout(...)))
     rd_col, rd_addr, rd_en : In(...)
         Lane readout between passes; ``rd_data`` holds while ``rd_en`` is low.
@@ -96,7 +101,7 @@ class PEArray(wiring.Component):
         Out(counter_width) — counts since reset.
     seen, skipped, waits : Out(counter_width)
         With ``zero_skip``: input values that reached the PEs' encoders, the zeros among
-        them, and PE-cycles an active PE spent waiting for others (finished while the pass
+        them, and PE-cycles an active PE spent waiting for others (finished while the array
         runs, or unable to start a sum until its finished ones drain up the chain).
 
     With ``zero_skip`` each PE's input passes a :class:`hw.skip.ZeroSkipEncoder` and a
@@ -114,6 +119,7 @@ class PEArray(wiring.Component):
             "job":     In(array_job_layout(c)),
             "start":   In(1),
             "busy":    Out(1),
+            "queued":  Out(1),
             "done":    Out(1),
             "filt":    In(stream.Signature(packet_layout(c, self._wgt))),
             "ifm":     In(stream.Signature(packet_layout(c, self._act))),
@@ -186,7 +192,7 @@ class PEArray(wiring.Component):
         # -- PEs -----------------------------------------------------------------------------
         job = Signal(array_job_layout(c))     # the running pass
         pes = [[None] * C for _ in range(R)]
-        pe_busy, encoders = [], []
+        pe_busy, pe_queued, encoders = [], [], []
         for y in range(R):
             for x in range(C):
                 pe = pes[y][x] = PE1D(config=c, counters=False)   # counted here
@@ -214,9 +220,10 @@ class PEArray(wiring.Component):
                         m.d.comb += getattr(pe.cfg, name).eq(getattr(self.job, name))
                 m.d.comb += [
                     pe.cfg.psum_en.eq(~r.bottom | self.job.acc),
-                    pe.start.eq(self.start & ~busy & r.active),
+                    pe.start.eq(self.start & r.active),
                 ]
                 pe_busy.append(pe.busy)
+                pe_queued.append(pe.queued)
 
         # -- psum chains and lanes ---------------------------------------------------------
         hops, lane_reads, lane_writes, lane_data = [], [], [], []
@@ -228,12 +235,14 @@ class PEArray(wiring.Component):
             m.submodules[f"lane_{x}"] = lane
             col = [pes[y][x] for y in range(R)]
             roles = [role[y][x] for y in range(R)]
-            m.d.comb += [lane.start.eq(self.start & ~busy), lane.busy.eq(busy),
+            m.d.comb += [lane.start.eq(self.start & ~busy), lane.again.eq(self.start & busy),
+                         lane.busy.eq(busy),
                          lane.acc.eq(self.job.acc), lane.fp.eq(self.job.fp),
                          lane.rd_addr.eq(self.rd_addr), lane.rd_en.eq(self.rd_en)]
             for y in range(R):
                 pe, r = col[y], roles[y]
                 m.d.comb += [lane.base[y].eq(r.base), lane.bottom[y].eq(r.bottom),
+                             lane.top[y].eq(r.top),
                              lane.w[y].payload.eq(pe.psum_out.payload)]
                 # Tops write to the lane; the PEs below them feed the PE above.
                 with m.If(r.top):
@@ -264,15 +273,18 @@ class PEArray(wiring.Component):
                         m.d.comb += self.rd_data[i].eq(lane_data[x + i])
 
         # -- pass control and counters --------------------------------------------------------
+        # A start while busy queues the next pass (the same job, accumulating) in every
+        # active PE: idle ones begin it at once, busy ones when they finish the current one.
         any_busy = Cat(*pe_busy).any()
+        m.d.comb += self.queued.eq(Cat(*pe_queued).any())
         started = Signal()
         with m.If(self.start & ~busy):
             m.d.sync += [busy.eq(1), started.eq(0), job.eq(self.job)]
         with m.Elif(busy):
             m.d.sync += started.eq(1)
-            with m.If(started & ~any_busy):
+            with m.If(started & ~any_busy & ~self.start):
                 m.d.sync += busy.eq(0)
-        m.d.sync += self.done.eq(busy & started & ~any_busy)
+        m.d.sync += self.done.eq(busy & started & ~any_busy & ~self.start)
 
         def popcount(bits):
             return sum((b.as_unsigned() for b in bits), start=0) if bits else 0

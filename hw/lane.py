@@ -42,15 +42,20 @@ class PsumLane(wiring.Component):
     ``base[y]``, and a row with ``bottom[y]`` set will read ``fp`` values when ``acc`` is
     set. While ``busy``, ``w[y]`` writes the sums of the chain whose top is row ``y`` at
     consecutive addresses, and ``r[y]`` delivers the values the chain whose bottom is row
-    ``y`` reads back, in address order (one buffered value per row). Between passes
-    ``rd_addr``/``rd_en`` read one address for the readout: ``rd_data`` the next cycle,
-    held while ``rd_en`` is low.
+    ``y`` reads back, in address order (one buffered value per row). Each row's pointers
+    run over its chain's ``fp`` entries and start over, so passes may follow each other
+    without a ``start``: ``again`` (while ``busy``) lets the bottoms read ``fp`` more
+    values when ``acc`` is set (the next pass queued in the PEs). A bottom reads an entry
+    only after the top of its chain (the nearest ``top`` row at or above it) has written
+    it in the pass before, so a bottom that runs ahead of its chain's top waits. Between
+    passes ``rd_addr``/``rd_en`` read one address for the readout: ``rd_data`` the next
+    cycle, held while ``rd_en`` is low.
 
     Members
     -------
     base : In(ArrayLayout(range(psum_lane), rows))
-    bottom : In(rows)
-    start, busy, acc : In(1)
+    top, bottom : In(rows)
+    start, again, busy, acc : In(1)
     fp : In(range(...))
     w : In(stream.Signature(shape)).array(rows)
     r : Out(stream.Signature(shape)).array(rows)
@@ -66,8 +71,10 @@ class PsumLane(wiring.Component):
         R, K = c.rows, c.lane_banks
         super().__init__({
             "base":    In(data.ArrayLayout(range(c.psum_lane), R)),
+            "top":     In(R),
             "bottom":  In(R),
             "start":   In(1),
+            "again":   In(1),
             "busy":    In(1),
             "acc":     In(1),
             "fp":      In(range(c.max_f * c.psum_spad + 1)),
@@ -95,7 +102,12 @@ class PsumLane(wiring.Component):
 
         wptr = [Signal(range(c.psum_lane), name=f"wptr_{y}") for y in range(R)]
         rptr = [Signal(range(c.psum_lane), name=f"rptr_{y}") for y in range(R)]
-        rleft = [Signal.like(self.fp, name=f"rleft_{y}") for y in range(R)]
+        rleft = [Signal(range(2 * c.max_f * c.psum_spad + 1), name=f"rleft_{y}")
+                 for y in range(R)]
+        wrote = [Signal(name=f"wrote_{y}") for y in range(R)]       # top y writes
+        read = [Signal(name=f"read_{y}") for y in range(R)]         # bottom y reads
+        written = [Signal(name=f"written_{y}") for y in range(R)]   # bottom y may read
+        tops = [Signal(range(max(R, 2)), name=f"tops_{y}") for y in range(R)]
         held = [Signal(name=f"held_{y}") for y in range(R)]
         inflight = [Signal(name=f"inflight_{y}") for y in range(R)]
         hold = [Signal(self._shape, name=f"hold_{y}") for y in range(R)]
@@ -119,13 +131,13 @@ class PsumLane(wiring.Component):
                         m.d.comb += [wr.addr.eq(offset(wptr[y])),
                                      wr.data.eq(self.w[y].payload)]
                         with m.If(wany):
-                            m.d.comb += [wr.en.eq(1), self.w[y].ready.eq(1)]
-                            m.d.sync += [wptr[y].eq(wptr[y] + 1), wlast.eq(y)]
+                            m.d.comb += [wr.en.eq(1), self.w[y].ready.eq(1), wrote[y].eq(1)]
+                            m.d.sync += wlast.eq(y)
             writes.append(wany)
 
             # Bottoms read into a one-value buffer each; the data arrives a cycle later.
             rlast = Signal(range(max(R, 2)), name=f"rlast_{b}")
-            rreq = [self.busy & ~held[y] & ~inflight[y] & (rleft[y] != 0)
+            rreq = [self.busy & ~held[y] & ~inflight[y] & (rleft[y] != 0) & written[y]
                     & (bank(rptr[y]) == b) for y in range(R)]
             rsel, rany = round_robin(m, f"r{b}", rreq, rlast)
             rsel_q = Signal.like(rsel, name=f"rsel_q_{b}")
@@ -138,9 +150,8 @@ class PsumLane(wiring.Component):
                 for y in range(R):
                     with m.Case(y):
                         with m.If(rany):
-                            m.d.comb += rd.addr.eq(offset(rptr[y]))
-                            m.d.sync += [rptr[y].eq(rptr[y] + 1), rleft[y].eq(rleft[y] - 1),
-                                         inflight[y].eq(1), rlast.eq(y)]
+                            m.d.comb += [rd.addr.eq(offset(rptr[y])), read[y].eq(1)]
+                            m.d.sync += [inflight[y].eq(1), rlast.eq(y)]
             for y in range(R):
                 with m.If(rany_q & (rsel_q == y)):
                     m.d.sync += [inflight[y].eq(0), held[y].eq(1), hold[y].eq(rd.data)]
@@ -152,12 +163,45 @@ class PsumLane(wiring.Component):
             m.d.comb += [self.r[y].valid.eq(held[y]), self.r[y].payload.eq(hold[y])]
             with m.If(self.r[y].valid & self.r[y].ready):
                 m.d.sync += held[y].eq(0)
-        # Pass start: pointers from the configured bases (after the updates above).
+        # Pointers run over the chain's F * p entries from its base, once per pass.
+        for y in range(R):
+            def step(ptr, y=y):
+                return Mux(ptr == self.base[y] + self.fp - 1, self.base[y], ptr + 1)
+            with m.If(wrote[y]):
+                m.d.sync += wptr[y].eq(step(wptr[y]))
+            with m.If(read[y]):
+                m.d.sync += rptr[y].eq(step(rptr[y]))
+            more = Mux(self.again & self.bottom[y] & self.acc, self.fp, 0)
+            m.d.sync += rleft[y].eq(rleft[y] - read[y] + more)
+
+        # A bottom reads a psum only after its chain's top has written it in the pass
+        # before: `credit` counts what each top wrote and its chain's bottom has not yet
+        # read back. The top of bottom y's chain is the nearest top row at or above y.
+        credit = [Signal(range(2 * c.max_f * c.psum_spad + 1), name=f"credit_{y}")
+                  for y in range(R)]
+        for y in range(R):
+            top_of = Signal(range(max(R, 2)), name=f"top_of_{y}")
+            for t in range(y + 1):
+                with m.If(self.top[t]):
+                    m.d.comb += top_of.eq(t)
+            with m.Switch(top_of):
+                for t in range(y + 1):
+                    with m.Case(t):
+                        m.d.comb += written[y].eq(credit[t] != 0)
+            m.d.comb += tops[y].eq(top_of)
+        for t in range(R):
+            back = Cat(*(read[b] & (tops[b] == t) for b in range(t, R))).any()
+            m.d.sync += credit[t].eq(credit[t] + wrote[t] - back)
+
+        # Pass start: pointers from the configured bases (after the updates above); a
+        # layer's first pass over the chains (no accumulation) clears the credits.
         with m.If(self.start):
             for y in range(R):
                 m.d.sync += [wptr[y].eq(self.base[y]), rptr[y].eq(self.base[y]),
                              rleft[y].eq(Mux(self.bottom[y] & self.acc, self.fp, 0)),
                              held[y].eq(0), inflight[y].eq(0)]
+                with m.If(~self.acc):
+                    m.d.sync += credit[y].eq(0)
 
         def count(bits):
             return sum((b.as_unsigned() for b in bits), start=0)

@@ -76,8 +76,13 @@ class PE1D(wiring.Component):
     cfg : In(pe_cfg_layout(config))
         Job, sampled on the ``start`` cycle.
     start : In(1)
-        Begins a job when the PE is idle (ignored while ``busy``).
+        Begins a job when the PE is idle. While ``busy`` it queues one more run of the
+        same job (with the ``psum_en`` of ``cfg`` at that cycle), which begins as the
+        current run finishes; a further start while one is queued is ignored.
     busy : Out(1)
+        Stays high from one run into a queued one.
+    queued : Out(1)
+        A run is queued.
     done : Out(1)
         One-cycle pulse after the last output transfer of a job.
     wgt, act : In(stream.Signature(...))
@@ -110,6 +115,7 @@ class PE1D(wiring.Component):
             "cfg":      In(pe_cfg_layout(c)),
             "start":    In(1),
             "busy":     Out(1),
+            "queued":   Out(1),
             "done":     Out(1),
             "wgt":      In(stream.Signature(self._wgt_shape)),
             "act":      In(stream.Signature(entry_layout(c) if c.zero_skip
@@ -232,18 +238,27 @@ class PE1D(wiring.Component):
             alloc.eq(alloc + (win.issue & win.first) - produce),
         ]
 
-        # -- job control -------------------------------------------------------------------
+        # -- job control: a start while busy queues one more run of the job -----------------
         finished = (busy & (f == job.f) & (alloc == 0) & ~self.psum_out.valid
                     & win.a_done & w_done)
         m.d.sync += self.done.eq(finished)
+        again = Signal()                # a run of the job is queued
+        again_psum_en = Signal()        # with this psum_en
+        m.d.comb += self.queued.eq(again)
+        with m.If(busy & self.start & ~finished & ~again):
+            m.d.sync += [again.eq(1), again_psum_en.eq(self.cfg.psum_en)]
+        restart = finished & (again | self.start)
         w_next = wb + job.pqs
         with m.If(finished):
-            m.d.sync += [busy.eq(0), wb.eq(Mux(w_next >= FD, w_next - FD, w_next))]
+            m.d.sync += [busy.eq(restart), again.eq(0),
+                         wb.eq(Mux(w_next >= FD, w_next - FD, w_next))]
         m.d.sync += w_loaded.eq(w_loaded + w_take - Mux(finished, job.pqs, 0))
         with m.If(~busy & self.start):
+            m.d.sync += [busy.eq(1), job.eq(self.cfg)]
+        with m.If(restart):
+            m.d.sync += job.psum_en.eq(Mux(again, again_psum_en, self.cfg.psum_en))
+        with m.If((~busy & self.start) | restart):
             m.d.sync += [
-                busy.eq(1),
-                job.eq(self.cfg),
                 f.eq(0), k.eq(0), kbase.eq(0),
                 pw.eq(0), pr.eq(0), pending.eq(0), alloc.eq(0),
                 *(sig.eq(0) for sig in win.resets),

@@ -38,6 +38,9 @@ CASES = {
     "1x1-four-banks": (Layer(c=8, h=4, w=6, m=8, r=1, s=1), dataclasses.replace(
                        TINY, lane_banks=4), None, True),
     "lane-span": (Layer(c=2, h=5, w=16, m=8, r=3, s=1), TINY, None, False),
+    # Queued passes: one psum per chain (F * p = 1) over four channel folds, so a bottom
+    # starting the next pass must wait for its chain's top to write the psum it reads.
+    "chain-hazard": (Layer(c=8, h=3, w=3, m=1, r=3, s=3), TINY, None, False),
     # Parts: row slices with halos (top/bottom padding on the edge slices only), and
     # groups of whole images.
     "split-rows-pad2": (Layer(c=4, h=20, w=16, m=3, r=3, s=3, stride=1, pad=2), SMALL_GLB,
@@ -74,18 +77,23 @@ def expected_config(prog, cfg):
 
 def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
     """Run ``prog`` on the accelerator; returns the outputs, the counters (and
-    ``beats_seen``, ``config``: the array configuration writes of each strip)."""
+    ``beats_seen``, ``config``: the array configuration writes of each strip,
+    ``queued_passes``: passes the controller queued in the busy array)."""
     dut = Accelerator(config=cfg)
     B = cfg.beat
     values, counters, beats = [], {}, [0]
     strips = []
 
+    queued = [0]
+
     async def config_monitor(ctx):
-        acfg = dut.array.cfg
+        arr = dut.array
+        acfg = arr.cfg
         writes_per_strip = cfg.rows * (2 + cfg.cols)   # two row IDs, then the row's PEs
         writes = []
-        async for _, _, valid, ready, payload in ctx.tick().sample(
-                acfg.valid, acfg.ready, acfg.payload):
+        async for _, _, valid, ready, payload, start, busy in ctx.tick().sample(
+                acfg.valid, acfg.ready, acfg.payload, arr.start, arr.busy):
+            queued[0] += start and busy
             if valid and ready:
                 p = payload
                 writes.append({"kind": p.kind, "y": p.y, "x": p.x, "id": p.id,
@@ -127,6 +135,7 @@ def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
     run_sim(dut, control, weights, outputs, background=[config_monitor], max_cycles=500_000)
     counters["beats_seen"] = beats[0]
     counters["config"] = strips
+    counters["queued_passes"] = queued[0]
     return prog.decode(values), counters
 
 
@@ -160,6 +169,8 @@ def test_accelerator_layer(request, name, zero_skip):
         assert 0 < counters["skipped"] < counters["seen"], counters
     # The controller's strip walk configures the array as the reference schedule does.
     assert counters["config"] == expected_config(prog, cfg)
+    if name == "chain-hazard":      # the case is there to queue passes
+        assert counters["queued_passes"] > 0, counters
 
 
 @pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])

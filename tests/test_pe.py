@@ -36,22 +36,34 @@ VARIANTS.update({
 DENSITIES = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0)
 
 
-def run_pe_jobs(cfg, jobs, *, seed, rng, idle, stall, monitor=None):
+def run_pe_jobs(cfg, jobs, *, seed, rng, idle, stall, monitor=None, queue=False):
     """Run ``jobs`` back to back on a PE built for ``cfg``, with random idle cycles on the
     inputs and backpressure on ``psum_out``; check every output and the counters.
-    ``monitor(dut)``, if given, makes a background testbench that watches the PE."""
+    ``monitor(dut)``, if given, makes a background testbench that watches the PE. With
+    ``queue``, each job after the first is started while the one before runs (jobs of
+    one shape), as soon as no run is queued."""
     dut = PE1D(config=cfg)
     got = []
     counters = []
 
     async def control(ctx):
         for job in jobs:
+            if queue:
+                await ctx.tick().until(~dut.queued)
             ctx.set(dut.cfg, {k: job[k] for k in CFG_KEYS})
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
-            await ctx.tick().until(dut.done)
-            counters.append((ctx.get(dut.macs), ctx.get(dut.gated)))
+            if not queue:
+                await ctx.tick().until(dut.done)
+        while len(counters) < len(jobs):
+            await ctx.tick()
+
+    async def dones(ctx):
+        async for _clk, _rst, done, macs, gated in ctx.tick().sample(
+                dut.done, dut.macs, dut.gated):
+            if done:
+                counters.append((macs, gated))
 
     async def feed_wgt(ctx):
         for job in jobs:
@@ -81,7 +93,7 @@ def run_pe_jobs(cfg, jobs, *, seed, rng, idle, stall, monitor=None):
             pulses[1] += skip
 
     run_sim(dut, control, feed_wgt, feed_act, feed_psum, collect,
-            background=[count] + ([monitor(dut)] if monitor else []))
+            background=[count, dones] + ([monitor(dut)] if monitor else []))
     assert len(got) == len(jobs)
     fire = skip = macs = gated = 0
     for i, (job, out, cnt) in enumerate(zip(jobs, got, counters, strict=True)):
@@ -162,6 +174,35 @@ def test_counters_can_be_left_out():
     cfg = preset("tiny")
     assert "macs" in PE1D(config=cfg).signature.members
     assert {"macs", "gated"}.isdisjoint(PE1D(config=cfg, counters=False).signature.members)
+
+
+@pytest.mark.parametrize("variant", ["tiny", "skip"])
+def test_pe_runs_queued_job(request, variant):
+    """A start while busy queues another run of the job with its own ``psum_en``; it
+    begins as soon as the current run finishes (``busy`` stays high), and every run's
+    outputs are exact. A start while a run is queued is not lost: the testbench waits for
+    ``queued`` to fall before it starts the next."""
+    cfg = VARIANTS[variant]
+    seed, rng = seeded_rng(request.node.name)
+    shape = dict(s=3, f=5, u=1, p=2, q=2)
+    jobs = random_pe_jobs(rng, cfg, 4, shapes=[dict(shape, psum_en=False),
+                                               dict(shape, psum_en=True)])
+    seen = {"queued": 0, "idle_between": 0}
+
+    def monitor(dut):
+        async def watch(ctx):
+            runs = 0
+            async for _clk, _rst, queued, busy, done in ctx.tick().sample(
+                    dut.queued, dut.busy, dut.done):
+                seen["queued"] += queued
+                runs += done
+                if 0 < runs < len(jobs) and not busy:
+                    seen["idle_between"] += 1
+        return watch
+
+    run_pe_jobs(cfg, jobs, seed=seed, rng=rng, idle=0.0, stall=0.0, monitor=monitor,
+                queue=True)
+    assert seen["queued"] > 0 and seen["idle_between"] == 0, (seed, seen)
 
 
 @pytest.mark.parametrize("variant", ["tiny", "eyeriss", "skip"])
