@@ -222,7 +222,9 @@ def c_header(man):
 def write_design(config, out_dir, top="accel"):
     """Write ``<top>.v``, ``<top>.json`` and ``<top>.h`` into ``out_dir``; return the paths.
 
-    Nothing is written unless generation succeeds, and files are replaced atomically.
+    Nothing is written unless generation succeeds, and files are replaced atomically; a
+    file whose content is unchanged is left alone, so that its time stamp does not make
+    simulator builds start over.
     """
     component = build_top(config, top)
     name = top_name(config, top)
@@ -238,8 +240,10 @@ def write_design(config, out_dir, top="accel"):
     paths = []
     for name, content in files.items():
         path = out / name
+        paths.append(path)
+        if path.exists() and path.read_text(encoding="utf-8") == content:
+            continue
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(content, encoding="utf-8")
         os.replace(tmp, path)
-        paths.append(path)
     return paths

@@ -235,6 +235,16 @@ def _place(layer, config, e, e_folds, segments):
     t = min(copies, ceil(layer.m / p_max))
     r = 1
     p = _least_waste(layer.m, p_max, t)
+    # A zero-skip PE runs through sparse windows faster than the filter bus refills its
+    # spad, so it would wait for every weight of the next pass that the spad could not
+    # take while the pass before ran. Prefer a p whose next pass's weights fit beside
+    # the current ones (the spad is a ring), if that costs no more filter-slot cycles
+    # (folds x p).
+    p_ring = min(p_max, config.filter_spad // (2 * q * layer.s))
+    if config.zero_skip and p_ring >= 1:
+        alt = _least_waste(layer.m, p_ring, t)
+        if ceil(layer.m / (alt * t)) * alt <= ceil(layer.m / (p * t)) * p:
+            p = alt
     return Mapping(layer=layer, config=config, e=e, segments=segments, e_folds=e_folds,
                    sets_v=sets_v, sets_h=sets_h, t=t, r=r, p=p, q=q)
 

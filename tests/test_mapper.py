@@ -93,6 +93,20 @@ def test_psum_lane_limits_filters_per_pe_and_copies():
     assert compile_layer(layer, cfg, x, w).parts
 
 
+@pytest.mark.parametrize("name", list(ALEXNET))
+def test_zero_skip_mapping_leaves_room_for_next_pass_weights(name):
+    """On a zero-skip design the mapper picks p so that the next pass's weights fit in the
+    filter spad beside the current ones, at no more estimated cycles than the dense
+    design's mapping; the dense design keeps its larger p where that is what it picked."""
+    dense_cfg = preset("eyeriss-int8")
+    skip_cfg = dataclasses.replace(dense_cfg, zero_skip=True)
+    layer = ALEXNET[name]
+    dense, skip = map_layer(layer, dense_cfg), map_layer(layer, skip_cfg)
+    assert 2 * skip.p * skip.q * layer.s <= skip_cfg.filter_spad, skip.summary()
+    assert skip.est_cycles <= dense.est_cycles
+    assert dense.p * dense.q * layer.s * 2 > dense_cfg.filter_spad, dense.summary()
+
+
 def test_output_row_wider_than_psum_lane_is_rejected():
     cfg = dataclasses.replace(preset("tiny"), psum_spad=8, psum_lane=8, lane_banks=1)
     with pytest.raises(MappingError, match=r"^layer output width F = 16 exceeds psum_lane "
