@@ -151,11 +151,18 @@ def plan_parts(layer, config):
         if best is None or key < best[0]:
             best = (key, slices)
     if best is None:
-        one = _row_slice(L, 0, 1)[0]
+        # The first output row that reads the input (rows in the padding read none); if
+        # none does, a whole image, which does not fit either.
+        one = next((sl[0] for e0 in range(L.e) if (sl := _row_slice(L, e0, 1)) is not None),
+                   None)
+        what = "one output row"
+        if one is None:
+            one, what = dataclasses.replace(L, n=1), "one image (its output rows all lie in " \
+                                                     "the padding, so it cannot be split)"
         check_limits(one, config)
         need = _glb_values(map_layer(one, config))
-        raise MappingError(f"layer {L.name} needs {need} global-buffer values for one output "
-                           f"row, more than glb_kib = {config.glb_kib} holds ({depth})")
+        raise MappingError(f"layer {L.name} needs {need} global-buffer values for {what}, "
+                           f"more than glb_kib = {config.glb_kib} holds ({depth})")
     return [(n0, e0, rng, sub) for n0 in range(L.n) for e0, (sub, rng) in best[1]]
 
 

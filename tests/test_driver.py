@@ -86,6 +86,18 @@ def test_row_too_big_is_rejected():
         plan_parts(layer, dataclasses.replace(SMALL_GLB, max_c=64))
 
 
+def test_row_too_big_below_padding_is_rejected():
+    """The first output row lies wholly in the top padding (1 x 1 filter, padding 2): the
+    error names the buffer a row of input needs."""
+    layer = Layer(c=128, h=16, w=16, m=1, r=1, s=1, pad=2)
+    with pytest.raises(MappingError, match="needs 2048 global-buffer values for one output row"):
+        plan_parts(layer, dataclasses.replace(SMALL_GLB, max_c=128))
+    # Stride 4 past a 1 x 1 filter: both output rows lie in the padding.
+    layer = Layer(c=128, h=1, w=16, m=1, r=1, s=1, stride=4, pad=2)
+    with pytest.raises(MappingError, match="needs 2048 global-buffer values for one image"):
+        plan_parts(layer, dataclasses.replace(SMALL_GLB, max_c=128))
+
+
 def test_unsplittable_limit_is_named():
     with pytest.raises(MappingError, match="input width w = 17 exceeds the design's max_w = 16"):
         plan_parts(Layer(c=1, h=40, w=17, m=1, r=3, s=3), SMALL_GLB)
