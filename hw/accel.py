@@ -12,14 +12,14 @@ applies ReLU, arithmetic shift and saturation (or passes accumulators through) a
 the results into ``out`` beats.
 """
 
-from amaranth import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import C, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import CfgKind, PEArray
 
 __all__ = ["Accelerator", "accel_signature", "REGISTERS", "BIAS_PTR", "BIAS_DATA", "out_layout",
-           "glb_depth"]
+           "glb_depth", "register_bounds"]
 
 # Run-time registers, in address order. Products of layer and mapping values are computed
 # by the host mapper, as Eyeriss's configuration is, so the controller needs no multiplier.
@@ -69,6 +69,68 @@ def accel_signature(config):
 def glb_depth(config):
     """Input values the global buffer holds."""
     return config.glb_kib * 1024 * 8 // config.act_width
+
+
+def register_bounds(config):
+    """The largest value of every run-time register (``REGISTERS``) for a layer within
+    ``config``'s limits, as ``gen.driver`` computes the values: ``{name: max_value}``.
+
+    The controller's registers, and the loop counters that run up to them, are as wide as
+    these bounds need; the driver refuses a value beyond its bound instead of letting the
+    register truncate it. Every bound follows from the limits and the mapper's contract:
+    ``r <= rows``, ``p * q * S <= filter_spad``, ``q * max(S, U) <= ifmap_spad``,
+    ``p <= psum_spad``, a strip's set is at most ``rows x cols`` PEs, the chains of a
+    column fit ``psum_lane`` and a part's input fits the global buffer.
+    """
+    c = config
+    R = min(c.max_r, c.rows)
+    S, U, P, F = c.max_s, c.max_stride, c.max_pad, c.max_f
+    E = c.max_h + 2 * P                 # output rows, (h + pads - r) // u + 1, as max_f
+    hl = c.max_h + 2 * P - 1            # (E - 1) * u + r - 1 <= h + pads - 1
+    depth = glb_depth(c)
+    copies = c.rows * c.cols
+    e = min(E, copies)                  # rows of a strip: segments <= rows, set_cols <= cols
+    set_cols = min(c.cols, e)
+    p = min(c.max_m, c.psum_spad, c.filter_spad)
+    q = min(c.max_c, c.ifmap_spad, c.filter_spad)
+    wq = min(c.max_w * q, depth)
+    eu = min(e * U, hl + U)             # e * u <= (E - 1) * u + u
+    return {
+        # layer
+        "n": c.max_n, "e_out": E, "f": F, "m": c.max_m, "r": R, "s": S, "u": U,
+        "pad_top": P, "h": c.max_h,
+        # mapping
+        "e": e, "segments": min(c.rows, e), "sets_v": c.rows, "sets_h": c.cols,
+        "set_cols": set_cols, "t": min(copies, c.max_m), "p": p, "q": q,
+        "ffolds": c.max_m, "cfolds": c.max_c,
+        # products
+        "nbi": -(-F * q // c.beat),                 # n_in * q values; n_in <= w + 2 * pad
+        "row_last_n": c.beat,
+        "nbw": -(-c.filter_spad // c.beat),
+        "pqs_last": min(c.beat, c.filter_spad),
+        "wq": wq,
+        "hwq": min(c.max_h * c.max_w * q, depth),
+        "nplane": min(c.max_h * c.max_w * (c.max_c + q - 1), depth),   # cfolds * q < c + q
+        "padq": P * q,
+        "pwq": P * wq,
+        "eu": eu,
+        "euwq": eu * wq,
+        "scu": set_cols * U,
+        "fp": min(F * p, c.psum_lane),
+        "spread": int(c.lane_banks > 1),
+        "tp": min(copies * p, c.max_m + p - 1),     # t <= ceil(m / p)
+        "shp": c.cols * p,
+        "hl_full": min((e - 1) * U + R - 1, hl),
+        "hl_layer": hl,
+        "n_in": F,
+        "qs": min(q * S, c.ifmap_spad),
+        "qu": min(q * U, c.ifmap_spad),
+        "pqs": min(p * q * S, c.filter_spad),
+        "nq": F * q,
+        "passes": c.max_m * c.max_c,
+        # output stage
+        "requant": 1, "relu": 1, "shift": 63,
+    }
 
 
 class Accelerator(wiring.Component):
@@ -124,7 +186,13 @@ class Accelerator(wiring.Component):
         m.d.comb += self.busy.eq(busy)
 
         # -- registers and biases ----------------------------------------------------------
-        reg = {name: Signal(32, name=f"reg_{name}") for name in REGISTERS}
+        # Each register and each loop counter is as wide as the layers within the limits
+        # need (`register_bounds`); the driver never writes a value that would not fit.
+        bound = register_bounds(c)
+        reg = {name: Signal(range(bound[name] + 1), name=f"reg_{name}") for name in REGISTERS}
+
+        def upto(n):
+            return range(n + 1)
         m.submodules.bias = bias = memory.Memory(shape=self._acc, depth=c.max_m, init=[])
         bias_w, bias_r = bias.write_port(), bias.read_port()
         bias_ptr = Signal(range(c.max_m + 1))
@@ -160,11 +228,19 @@ class Accelerator(wiring.Component):
             m.d.sync += load_row.eq(load_row + 1)
 
         # -- loop state ----------------------------------------------------------------------
-        ni, e0, e0u, ff, cf = (Signal(32, name=n) for n in ("ni", "e0", "e0u", "ff", "cf"))
-        plane_n = Signal(32)        # glb address of batch ni's first channel fold
-        plane = Signal(32)          # glb address of (ni, cf)
-        e0wq = Signal(32)           # e0 * U * W * q
-        ffm = Signal(32)            # ff * t * p: first filter of the filter fold
+        # Global-buffer addresses are computed modulo 2 ** (address bits): a value in the
+        # padding may get any address (it is replaced by zero) and every other value's
+        # address lies in 0 .. depth - 1, so the low bits that address the banks are exact.
+        gaddr = unsigned((glb_depth(c) - 1).bit_length())
+        ni = Signal(range(bound["n"]))
+        e0 = Signal(range(bound["e_out"]))
+        e0u = Signal(upto(bound["hl_layer"]))       # e0 * U <= (E - 1) * U <= hl_layer
+        ff = Signal(range(bound["ffolds"]))
+        cf = Signal(range(bound["cfolds"]))
+        plane_n = Signal(gaddr)     # glb address of batch ni's first channel fold
+        plane = Signal(gaddr)       # glb address of (ni, cf)
+        e0wq = Signal(gaddr)        # e0 * U * W * q
+        ffm = Signal(range(bound["m"]))             # ff * t * p: first filter of the fold
         left = reg["e_out"] - e0
         rows_in_strip = Mux(left < reg["e"], left, reg["e"])
 
@@ -174,17 +250,26 @@ class Accelerator(wiring.Component):
             if c.lane_banks == 1:
                 return packed
             ob = (c.psum_lane // c.lane_banks - 1).bit_length()    # offset bits
-            spread = Mux(base[ob:32] == c.lane_banks - 1, base[:ob] + reg["fp"],
+            spread = Mux(base[ob:] == c.lane_banks - 1, base[:ob] + reg["fp"],
                          base + (1 << ob))
             return Mux(reg["spread"][0], spread, packed)
 
         # -- strip configuration walk over the array: counters instead of division ------------
+        # The walk passes the last set copy before it leaves the array, so `y_v` and `x_h`
+        # reach `sets_v` and `sets_h`; `v * r < sets_v * r <= rows`.
         cy, cx = Signal(range(c.rows)), Signal(range(c.cols))
         cstep = Signal(2)           # 0: filter row ID, 1: ifmap row ID, 2: PEs of row cy
-        y_rr, y_sg, y_v, y_vr, y_g, y_ee, y_eeu, y_slot = (
-            Signal(32, name=f"y_{n}") for n in ("rr", "sg", "v", "vr", "g", "ee", "eeu",
-                                                 "slot"))
-        x_j, x_h, x_ju = (Signal(32, name=f"x_{n}") for n in ("j", "h", "ju"))
+        y_rr = Signal(range(bound["r"]))
+        y_sg = Signal(range(bound["segments"]))
+        y_v = Signal(upto(bound["sets_v"]))
+        y_vr = Signal(upto(c.rows))
+        y_g = Signal(upto(bound["sets_v"] * bound["sets_h"]))
+        y_ee = Signal(upto((bound["segments"] - 1) * bound["set_cols"]))
+        y_eeu = Signal(upto((bound["segments"] - 1) * bound["scu"]))
+        y_slot = Signal(upto(c.psum_lane))
+        x_j = Signal(range(bound["set_cols"]))
+        x_h = Signal(upto(bound["sets_h"]))
+        x_ju = Signal(upto((bound["set_cols"] - 1) * bound["u"]))
         active = ((y_v < reg["sets_v"]) & (x_h < reg["sets_h"]) & (y_g + x_h < reg["t"])
                   & (y_ee + x_j < rows_in_strip))
         cw = arr.cfg.payload
@@ -205,9 +290,12 @@ class Accelerator(wiring.Component):
         # passes of a strip (the tags repeat every pass), so each pass's weights flow into
         # the PEs' filter spads while the pass before computes. ----------------------------
         w_run = Signal()
-        w_left = Signal(32, name="w_left")     # passes of the strip still to send
-        wb, w_rr, w_h, w_g, w_vr = (Signal(32, name=f"w_{n}") for n in ("b", "rr", "h", "g",
-                                                                          "vr"))
+        w_left = Signal(upto(bound["passes"]))     # passes of the strip still to send
+        wb = Signal(range(bound["nbw"]))
+        w_rr = Signal(range(bound["r"]))
+        w_h = Signal(range(bound["sets_h"]))
+        w_g = Signal(range(bound["t"]))
+        w_vr = Signal(range(c.rows))
         m.d.comb += [
             arr.filt.valid.eq(w_run & self.wgt_in.valid),
             self.wgt_in.ready.eq(w_run & arr.filt.ready),
@@ -239,22 +327,23 @@ class Accelerator(wiring.Component):
         # Stage 1 reads the beat's `beat` values from the banks; stage 2 holds the packet,
         # with zeros where the value lies in the padding, until the bus takes it.
         i_run = Signal()
-        ib = Signal(32)                 # beat of the row stream
-        ibase = Signal(32)              # ib * beat
-        ihl = Signal(32)                # row within the strip
-        ihm = Signal(32)                # ihl mod U: the row is needed when < R
-        irow = Signal(signed(34))       # input row of ihl (negative in the top padding)
-        iaddr = Signal(signed(34))      # glb address of column -P of row irow
+        ib = Signal(range(bound["nbi"]))                # beat of the row stream
+        ibase = Signal(upto((bound["nbi"] - 1) * B))    # ib * beat
+        ihl = Signal(upto(bound["hl_full"]))            # row within the strip
+        ihm = Signal(range(bound["u"]))                 # ihl mod U: needed when < R
+        # Input row of ihl: from -pad_top (top padding) to h - 1 + pad_bottom.
+        irow = Signal(range(-bound["pad_top"], bound["h"] + bound["pad_top"]))
+        iaddr = Signal(gaddr)           # glb address of column -P of row irow
         last_hl = Mux(reg["hl_layer"] - e0u < reg["hl_full"], reg["hl_layer"] - e0u,
                       reg["hl_full"])
-        irow0 = Cat(e0u, C(0, 1)).as_signed() - reg["pad_top"]
-        iaddr0 = Cat((plane + e0wq)[:32], C(0, 1)).as_signed() - reg["pwq"]
+        irow0 = e0u - reg["pad_top"]
+        iaddr0 = plane + e0wq - reg["pwq"]
         beat_n = Mux(ib == reg["nbi"] - 1, reg["row_last_n"], B)
         needed = ihm < reg["r"]
         p_valid = Signal()
         i_stall = p_valid & ~arr.ifm.ready
         gen = i_run & needed & ~i_stall
-        base = Signal(signed(35))
+        base = Signal(gaddr)
         m.d.comb += base.eq(iaddr + ibase - reg["padq"])
         row_ok = (irow >= 0) & (irow < reg["h"])
         lane_ok = Signal(B)
@@ -307,10 +396,20 @@ class Accelerator(wiring.Component):
         # Each read takes one address from the lanes of up to W = min(beat, cols) chains side
         # by side in one set copy (the same filter, so one bias) and makes one output beat.
         W = PEArray.read_width(c)
-        r_v, r_h, r_sg, r_j, r_x, r_xh, r_slot, r_vslot, r_vgp, r_hp, r_ee, r_eeb, r_idx, \
-            r_k = (Signal(32, name=f"r_{n}") for n in (
-                "v", "h", "sg", "j", "x", "xh", "slot", "vslot", "vgp", "hp", "ee", "eeb",
-                "idx", "k"))
+        r_v = Signal(range(bound["sets_v"]))
+        r_h = Signal(range(bound["sets_h"]))
+        r_sg = Signal(range(bound["segments"]))
+        r_j = Signal(range(bound["set_cols"]))
+        r_x = Signal(range(c.cols))                 # array column of chain j of copy h
+        r_xh = Signal(range(c.cols))                # array column of copy h
+        r_slot = Signal(upto(c.psum_lane))
+        r_vslot = Signal(upto(c.psum_lane))
+        r_vgp = Signal(upto((bound["sets_v"] - 1) * bound["shp"]))     # v * sets_h * p
+        r_hp = Signal(upto((bound["sets_h"] - 1) * bound["p"]))        # h * p
+        r_ee = Signal(range(bound["segments"] * bound["set_cols"]))
+        r_eeb = Signal(upto((bound["segments"] - 1) * bound["set_cols"]))
+        r_idx = Signal(range(bound["fp"]))
+        r_k = Signal(range(bound["p"]))
         r_m = ffm + r_vgp + r_hp + r_k
         chain_ok = (r_vgp + r_hp < reg["tp"]) & (r_ee < rows_in_strip)   # g < t
         cols_left = reg["set_cols"] - r_j
@@ -344,7 +443,7 @@ class Accelerator(wiring.Component):
             relu = Signal(wide, name=f"relu_{i}")
             m.d.comb += relu.eq(Mux(reg["relu"][0] & (total < 0), 0, total))
             shifted = Signal(wide, name=f"shifted_{i}")
-            m.d.comb += shifted.eq(relu >> reg["shift"][:7])
+            m.d.comb += shifted.eq(relu >> reg["shift"])
             sat = Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted))
             results.append(Mux(reg["requant"][0], sat, relu))
         taken = self.out.valid & self.out.ready
