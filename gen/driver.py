@@ -197,15 +197,17 @@ def registers(mp, config, *, shift=None, relu=False):
         "hl_layer": (L.e - 1) * L.stride + L.r - 1,
         "n_in": n_in, "qs": mp.q * L.s, "qu": mp.q * L.stride, "pqs": pqs,
         "nq": n_in * mp.q, "passes": mp.filter_folds * mp.channel_folds,
-        "requant": int(shift is not None), "relu": int(relu), "shift": shift or 0,
+        # Any shift past the accumulator's width leaves the sign, as acc_bits + 1 does.
+        "requant": int(shift is not None), "relu": int(relu),
+        "shift": min(shift or 0, config.acc_bits + 1),
     }
 
 
 def register_writes(values, config):
     """The ``cfg`` writes ``(addr, data)`` of register ``values`` (a value for every name
-    of ``hw.accel.REGISTERS``). A value outside ``0 .. hw.accel.register_bounds(config)``
-    raises ``ValueError`` naming the register: the controller's register is only as wide
-    as the bound, and would truncate it."""
+    of ``hw.accel.REGISTERS``). A value outside its range in
+    ``hw.accel.register_bounds(config)`` raises ``ValueError`` naming the register: the
+    controller's register is only as wide as the range needs, and would truncate it."""
     bounds = register_bounds(config)
     missing = [name for name in REGISTERS if name not in values]
     unknown = [name for name in values if name not in bounds]
@@ -215,9 +217,10 @@ def register_writes(values, config):
     writes = []
     for name, value in values.items():
         value = int(value)
-        if not 0 <= value <= bounds[name]:
+        if value not in bounds[name]:
             raise ValueError(f"register {name} = {value} does not fit the controller: "
-                             f"{config.name}'s limits bound it to 0..{bounds[name]}")
+                             f"{config.name}'s limits bound it to {bounds[name].start}.."
+                             f"{bounds[name][-1]}")
         writes.append((REGISTERS.index(name), value))
     return writes
 
