@@ -469,7 +469,7 @@ class Accelerator(wiring.Component):
             bias_r.addr.eq(r_m),
         ]
         bias_data = _registered_read(m, bias_r, ~stall, "bias_data")
-        wide = signed(c.acc_bits + 2)
+        wide = signed(c.acc_bits + 2)      # `shift` runs to acc_bits + 1: to the sign bit
         lo, hi = -(1 << (c.out_width - 1)), (1 << (c.out_width - 1)) - 1
         results = []
         for i in range(W):
