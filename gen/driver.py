@@ -13,12 +13,13 @@ from math import ceil
 
 import numpy as np
 
-from hw.accel import BIAS_DATA, BIAS_PTR, REGISTERS, glb_depth
+from hw.accel import BIAS_DATA, BIAS_PTR, REGISTERS, glb_depth, register_bounds
 from hw.array import PEArray
 
 from .mapper import Layer, Mapping, MappingError, check_limits, map_layer
 
-__all__ = ["Program", "Part", "Chain", "strip_chains", "plan_parts", "compile_layer"]
+__all__ = ["Program", "Part", "Chain", "strip_chains", "plan_parts", "registers",
+           "register_writes", "compile_layer"]
 
 
 @dataclass(frozen=True)
@@ -151,16 +152,30 @@ def plan_parts(layer, config):
         if best is None or key < best[0]:
             best = (key, slices)
     if best is None:
-        one = _row_slice(L, 0, 1)[0]
+        # The first output row that reads the input (rows in the padding read none); if
+        # none does, a whole image, which does not fit either.
+        one = next((sl[0] for e0 in range(L.e) if (sl := _row_slice(L, e0, 1)) is not None),
+                   None)
+        what = "one output row"
+        if one is None:
+            one, what = dataclasses.replace(L, n=1), "one image (its output rows all lie in " \
+                                                     "the padding, so it cannot be split)"
         check_limits(one, config)
         need = _glb_values(map_layer(one, config))
-        raise MappingError(f"layer {L.name} needs {need} global-buffer values for one output "
-                           f"row, more than glb_kib = {config.glb_kib} holds ({depth})")
+        raise MappingError(f"layer {L.name} needs {need} global-buffer values for {what}, "
+                           f"more than glb_kib = {config.glb_kib} holds ({depth})")
     return [(n0, e0, rng, sub) for n0 in range(L.n) for e0, (sub, rng) in best[1]]
 
 
-def _registers(mp, config, *, shift, relu):
+def registers(mp, config, *, shift=None, relu=False):
+    """The run-time register values (``hw.accel.REGISTERS``) that run mapping ``mp`` on
+    ``config``; :class:`MappingError` if its chains' psums do not fit the psum lanes."""
     L, B = mp.layer, config.beat
+    chains_per_lane = mp.chains_per_column
+    if chains_per_lane * L.f * mp.p > config.psum_lane:
+        raise MappingError(f"layer {L.name} needs {chains_per_lane} chains x F * p = "
+                           f"{L.f * mp.p} psums per column, more than psum_lane = "
+                           f"{config.psum_lane}")
     n_in = (L.f - 1) * L.stride + L.s
     row_len = n_in * mp.q
     pqs = mp.p * mp.q * L.s
@@ -182,8 +197,32 @@ def _registers(mp, config, *, shift, relu):
         "hl_layer": (L.e - 1) * L.stride + L.r - 1,
         "n_in": n_in, "qs": mp.q * L.s, "qu": mp.q * L.stride, "pqs": pqs,
         "nq": n_in * mp.q, "passes": mp.filter_folds * mp.channel_folds,
-        "requant": int(shift is not None), "relu": int(relu), "shift": shift or 0,
+        # Any shift past the accumulator's width leaves the sign, as acc_bits + 1 does.
+        "requant": int(shift is not None), "relu": int(relu),
+        "shift": min(shift or 0, config.acc_bits + 1),
     }
+
+
+def register_writes(values, config):
+    """The ``cfg`` writes ``(addr, data)`` of register ``values`` (a value for every name
+    of ``hw.accel.REGISTERS``). A value outside its range in
+    ``hw.accel.register_bounds(config)`` raises ``ValueError`` naming the register: the
+    controller's register is only as wide as the range needs, and would truncate it."""
+    bounds = register_bounds(config)
+    missing = [name for name in REGISTERS if name not in values]
+    unknown = [name for name in values if name not in bounds]
+    if missing or unknown:
+        raise ValueError(f"register values must name every register; missing {missing}, "
+                         f"unknown {unknown}")
+    writes = []
+    for name, value in values.items():
+        value = int(value)
+        if value not in bounds[name]:
+            raise ValueError(f"register {name} = {value} does not fit the controller: "
+                             f"{config.name}'s limits bound it to {bounds[name].start}.."
+                             f"{bounds[name][-1]}")
+        writes.append((REGISTERS.index(name), value))
+    return writes
 
 
 def _check_range(name, arr, lo, hi):
@@ -228,15 +267,9 @@ def _compile_part(layer, config, x, w, bias, *, shift, relu, n0, e0, rows):
     L = layer
     mp = map_layer(layer, config)
     B = config.beat
-    chains_per_lane = mp.chains_per_column
-    if chains_per_lane * L.f * mp.p > config.psum_lane:
-        raise MappingError(f"layer {L.name} needs {chains_per_lane} chains x F * p = "
-                           f"{L.f * mp.p} psums per column, more than psum_lane = "
-                           f"{config.psum_lane}")
     assert _glb_values(mp) <= glb_depth(config)
 
-    regs = _registers(mp, config, shift=shift, relu=relu)
-    cfg = [(REGISTERS.index(k), int(v)) for k, v in regs.items()]
+    cfg = register_writes(registers(mp, config, shift=shift, relu=relu), config)
     cfg.append((BIAS_PTR, 0))
     cfg += [(BIAS_DATA, int(b)) for b in bias]
 

@@ -12,14 +12,14 @@ applies ReLU, arithmetic shift and saturation (or passes accumulators through) a
 the results into ``out`` beats.
 """
 
-from amaranth import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import C, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import CfgKind, PEArray
 
 __all__ = ["Accelerator", "accel_signature", "REGISTERS", "BIAS_PTR", "BIAS_DATA", "out_layout",
-           "glb_depth"]
+           "glb_depth", "register_bounds"]
 
 # Run-time registers, in address order. Products of layer and mapping values are computed
 # by the host mapper, as Eyeriss's configuration is, so the controller needs no multiplier.
@@ -71,6 +71,85 @@ def glb_depth(config):
     return config.glb_kib * 1024 * 8 // config.act_width
 
 
+def register_bounds(config):
+    """The values every run-time register (``REGISTERS``) takes for layers within
+    ``config``'s limits, as ``gen.driver`` computes them: ``{name: range(lowest,
+    highest + 1)}``.
+
+    The controller's registers, and the loop counters that run up to them, are as wide as
+    the highest values need, and a register the limits fix to one value is a constant; the
+    driver refuses a value out of range instead of letting the register truncate it. Every
+    bound follows from the limits and the mapper's contract:
+    ``r <= rows``, ``p * q * S <= filter_spad``, ``q * max(S, U) <= ifmap_spad``,
+    ``p <= psum_spad``, a strip's set is at most ``rows x cols`` PEs, the chains of a
+    column fit ``psum_lane`` and a part's input fits the global buffer.
+    """
+    c = config
+    R = min(c.max_r, c.rows)
+    S, U, P, F = c.max_s, c.max_stride, c.max_pad, c.max_f
+    E = c.max_h + 2 * P                 # output rows, (h + pads - r) // u + 1, as max_f
+    hl = c.max_h + 2 * P - 1            # (E - 1) * u + r - 1 <= h + pads - 1
+    depth = glb_depth(c)
+    copies = c.rows * c.cols
+    e = min(E, copies)                  # rows of a strip: segments <= rows, set_cols <= cols
+    set_cols = min(c.cols, e)
+    p = min(c.max_m, c.psum_spad, c.filter_spad)
+    q = min(c.max_c, c.ifmap_spad, c.filter_spad)
+    wq = min(c.max_w * q, depth)
+    eu = min(e * U, hl + U)             # e * u <= (E - 1) * u + u
+    highest = {
+        # layer
+        "n": c.max_n, "e_out": E, "f": F, "m": c.max_m, "r": R, "s": S, "u": U,
+        "pad_top": P, "h": c.max_h,
+        # mapping
+        "e": e, "segments": min(c.rows, e), "sets_v": c.rows, "sets_h": c.cols,
+        "set_cols": set_cols, "t": min(copies, c.max_m), "p": p, "q": q,
+        "ffolds": c.max_m, "cfolds": c.max_c,
+        # products
+        "nbi": -(-F * q // c.beat),                 # n_in * q values; n_in <= w + 2 * pad
+        "row_last_n": c.beat,
+        "nbw": -(-c.filter_spad // c.beat),
+        "pqs_last": min(c.beat, c.filter_spad),
+        "wq": wq,
+        "hwq": min(c.max_h * c.max_w * q, depth),
+        "nplane": min(c.max_h * c.max_w * (c.max_c + q - 1), depth),   # cfolds * q < c + q
+        "padq": P * q,
+        "pwq": P * wq,
+        "eu": eu,
+        "euwq": eu * wq,
+        "scu": set_cols * U,
+        "fp": min(F * p, c.psum_lane),
+        "spread": int(c.lane_banks > 1),
+        "tp": min(copies * p, c.max_m + p - 1),     # t <= ceil(m / p)
+        "shp": c.cols * p,
+        "hl_full": min((e - 1) * U + R - 1, hl),
+        "hl_layer": hl,
+        "n_in": F,
+        "qs": min(q * S, c.ifmap_spad),
+        "qu": min(q * U, c.ifmap_spad),
+        "pqs": min(p * q * S, c.filter_spad),
+        "nq": F * q,
+        "passes": c.max_m * c.max_c,
+        # output stage
+        # The readout shifts (acc_bits + 2)-bit values: by acc_bits + 1 or more, to their sign.
+        "requant": 1, "relu": 1, "shift": c.acc_bits + 1,
+    }
+    # Counts, sizes and their products are at least 1; paddings, flags and these at least 0.
+    zero = {"pad_top", "padq", "pwq", "spread", "hl_full", "hl_layer", "requant", "relu",
+            "shift"}
+    return {name: range(0 if name in zero else 1, top + 1) for name, top in highest.items()}
+
+
+def _registered_read(m, port, en, name):
+    """The data of asynchronous read ``port``, registered while ``en``: a synchronous read
+    port, which yosys builds from the two and maps to block RAM honouring the memory's
+    ``no_rw_check`` (it ignores the attribute on a port that is synchronous already)."""
+    data = Signal.like(port.data, name=name, reset_less=True)
+    with m.If(en):
+        m.d.sync += data.eq(port.data)
+    return data
+
+
 class Accelerator(wiring.Component):
     """Row-stationary CONV accelerator generated for ``config``.
 
@@ -78,7 +157,8 @@ class Accelerator(wiring.Component):
     -------
     cfg : In(stream.Signature({"addr", "data"}))
         Register writes (``REGISTERS`` order; ``BIAS_PTR``/``BIAS_DATA`` for biases),
-        accepted while idle.
+        accepted while idle. A register holds the values ``register_bounds(config)`` gives
+        it; a register those fix to one value is a constant, and writes to it are ignored.
     act_in : In(stream.Signature(ArrayLayout(act, beat)))
         Input tensor for the global buffer, written from address 0 after each ``done``
         (or reset), one beat per cycle, while idle.
@@ -124,16 +204,38 @@ class Accelerator(wiring.Component):
         m.d.comb += self.busy.eq(busy)
 
         # -- registers and biases ----------------------------------------------------------
-        reg = {name: Signal(32, name=f"reg_{name}") for name in REGISTERS}
-        m.submodules.bias = bias = memory.Memory(shape=self._acc, depth=c.max_m, init=[])
-        bias_w, bias_r = bias.write_port(), bias.read_port()
+        # Each register and each loop counter is as wide as the layers within the limits
+        # need, a register they fix to one value is that constant (`register_bounds`), and
+        # the driver never writes a value that would not fit.
+        limits = register_bounds(c)
+        bound = {name: values[-1] for name, values in limits.items()}
+        reg = {name: C(values.start, values) if len(values) == 1 else
+               Signal(values, name=f"reg_{name}") for name, values in limits.items()}
+
+        def upto(n):
+            return range(n + 1)
+
+        def is_last(count, n):
+            # `count + 1 == n` shares the counter's incrementer; `count == n - 1` would
+            # need a decrementer of the register besides.
+            return count + 1 == n
+
+        # The host writes the biases and the global buffer only while idle, and the
+        # controller uses what it reads from them only while busy: a read never meets a
+        # write. `no_rw_check` tells yosys so, or it would emulate read-during-write with
+        # flip-flops and address comparators (see `_registered_read`).
+        no_rw_check = {"no_rw_check": 1}
+        m.submodules.bias = bias = memory.Memory(shape=self._acc, depth=c.max_m, init=[],
+                                                 attrs=no_rw_check)
+        bias_w, bias_r = bias.write_port(), bias.read_port(domain="comb")
         bias_ptr = Signal(range(c.max_m + 1))
         m.d.comb += self.cfg.ready.eq(~busy)
         with m.If(self.cfg.valid & self.cfg.ready):
             with m.Switch(self.cfg.payload.addr):
                 for i, name in enumerate(REGISTERS):
-                    with m.Case(i):
-                        m.d.sync += reg[name].eq(self.cfg.payload.data)
+                    if isinstance(reg[name], Signal):
+                        with m.Case(i):
+                            m.d.sync += reg[name].eq(self.cfg.payload.data)
                 with m.Case(BIAS_PTR):
                     m.d.sync += bias_ptr.eq(self.cfg.payload.data)
                 with m.Case(BIAS_DATA):
@@ -147,9 +249,9 @@ class Accelerator(wiring.Component):
         rows = -(-glb_depth(c) // B)
         banks = []
         for i in range(B):
-            bank = memory.Memory(shape=self._act, depth=rows, init=[])
+            bank = memory.Memory(shape=self._act, depth=rows, init=[], attrs=no_rw_check)
             m.submodules[f"glb_{i}"] = bank
-            banks.append((bank.write_port(), bank.read_port()))
+            banks.append((bank.write_port(), bank.read_port(domain="comb")))
         load_row = Signal(range(rows + 1))
         load = self.act_in.valid & self.act_in.ready
         m.d.comb += self.act_in.ready.eq(~busy)
@@ -160,11 +262,19 @@ class Accelerator(wiring.Component):
             m.d.sync += load_row.eq(load_row + 1)
 
         # -- loop state ----------------------------------------------------------------------
-        ni, e0, e0u, ff, cf = (Signal(32, name=n) for n in ("ni", "e0", "e0u", "ff", "cf"))
-        plane_n = Signal(32)        # glb address of batch ni's first channel fold
-        plane = Signal(32)          # glb address of (ni, cf)
-        e0wq = Signal(32)           # e0 * U * W * q
-        ffm = Signal(32)            # ff * t * p: first filter of the filter fold
+        # Global-buffer addresses are computed modulo 2 ** (address bits): a value in the
+        # padding may get any address (it is replaced by zero) and every other value's
+        # address lies in 0 .. depth - 1, so the low bits that address the banks are exact.
+        gaddr = unsigned((glb_depth(c) - 1).bit_length())
+        ni = Signal(range(bound["n"]))
+        e0 = Signal(range(bound["e_out"]))
+        e0u = Signal(upto(bound["hl_layer"]))       # e0 * U <= (E - 1) * U <= hl_layer
+        ff = Signal(range(bound["ffolds"]))
+        cf = Signal(range(bound["cfolds"]))
+        plane_n = Signal(gaddr)     # glb address of batch ni's first channel fold
+        plane = Signal(gaddr)       # glb address of (ni, cf)
+        e0wq = Signal(gaddr)        # e0 * U * W * q
+        ffm = Signal(range(bound["m"]))             # ff * t * p: first filter of the fold
         left = reg["e_out"] - e0
         rows_in_strip = Mux(left < reg["e"], left, reg["e"])
 
@@ -174,17 +284,26 @@ class Accelerator(wiring.Component):
             if c.lane_banks == 1:
                 return packed
             ob = (c.psum_lane // c.lane_banks - 1).bit_length()    # offset bits
-            spread = Mux(base[ob:32] == c.lane_banks - 1, base[:ob] + reg["fp"],
+            spread = Mux(base[ob:] == c.lane_banks - 1, base[:ob] + reg["fp"],
                          base + (1 << ob))
-            return Mux(reg["spread"][0], spread, packed)
+            return Mux(reg["spread"], spread, packed)
 
         # -- strip configuration walk over the array: counters instead of division ------------
+        # The walk passes the last set copy before it leaves the array, so `y_v` and `x_h`
+        # reach `sets_v` and `sets_h`; `v * r < sets_v * r <= rows`.
         cy, cx = Signal(range(c.rows)), Signal(range(c.cols))
         cstep = Signal(2)           # 0: filter row ID, 1: ifmap row ID, 2: PEs of row cy
-        y_rr, y_sg, y_v, y_vr, y_g, y_ee, y_eeu, y_slot = (
-            Signal(32, name=f"y_{n}") for n in ("rr", "sg", "v", "vr", "g", "ee", "eeu",
-                                                 "slot"))
-        x_j, x_h, x_ju = (Signal(32, name=f"x_{n}") for n in ("j", "h", "ju"))
+        y_rr = Signal(range(bound["r"]))
+        y_sg = Signal(range(bound["segments"]))
+        y_v = Signal(upto(bound["sets_v"]))
+        y_vr = Signal(upto(c.rows))
+        y_g = Signal(upto(bound["sets_v"] * bound["sets_h"]))
+        y_ee = Signal(upto((bound["segments"] - 1) * bound["set_cols"]))
+        y_eeu = Signal(upto((bound["segments"] - 1) * bound["scu"]))
+        y_slot = Signal(upto(c.psum_lane))
+        x_j = Signal(range(bound["set_cols"]))
+        x_h = Signal(upto(bound["sets_h"]))
+        x_ju = Signal(upto((bound["set_cols"] - 1) * bound["u"]))
         active = ((y_v < reg["sets_v"]) & (x_h < reg["sets_h"]) & (y_g + x_h < reg["t"])
                   & (y_ee + x_j < rows_in_strip))
         cw = arr.cfg.payload
@@ -197,7 +316,7 @@ class Accelerator(wiring.Component):
             cw.pe.ifm_col.eq(y_eeu + x_ju + y_rr),
             cw.pe.active.eq(active),
             cw.pe.top.eq(y_rr == 0),
-            cw.pe.bottom.eq(y_rr == reg["r"] - 1),
+            cw.pe.bottom.eq(is_last(y_rr, reg["r"])),
             cw.pe.base.eq(y_slot),
         ]
 
@@ -205,32 +324,35 @@ class Accelerator(wiring.Component):
         # passes of a strip (the tags repeat every pass), so each pass's weights flow into
         # the PEs' filter spads while the pass before computes. ----------------------------
         w_run = Signal()
-        w_left = Signal(32, name="w_left")     # passes of the strip still to send
-        wb, w_rr, w_h, w_g, w_vr = (Signal(32, name=f"w_{n}") for n in ("b", "rr", "h", "g",
-                                                                          "vr"))
+        w_left = Signal(upto(bound["passes"]))     # passes of the strip still to send
+        wb = Signal(range(bound["nbw"]))
+        w_rr = Signal(range(bound["r"]))
+        w_h = Signal(range(bound["sets_h"]))
+        w_g = Signal(range(bound["t"]))
+        w_vr = Signal(range(c.rows))
         m.d.comb += [
             arr.filt.valid.eq(w_run & self.wgt_in.valid),
             self.wgt_in.ready.eq(w_run & arr.filt.ready),
             arr.filt.payload.row.eq(w_vr + w_rr),
             arr.filt.payload.col.eq(w_h),
             arr.filt.payload.data.data.eq(self.wgt_in.payload),
-            arr.filt.payload.data.n.eq(Mux(wb == reg["nbw"] - 1, reg["pqs_last"], B)),
+            arr.filt.payload.data.n.eq(Mux(is_last(wb, reg["nbw"]), reg["pqs_last"], B)),
         ]
         with m.If(arr.filt.valid & arr.filt.ready):
             # Beat-major; within a beat the groups g = v * sets_h + h < t, rows rr fastest.
-            with m.If(w_rr != reg["r"] - 1):
+            with m.If(~is_last(w_rr, reg["r"])):
                 m.d.sync += w_rr.eq(w_rr + 1)
             with m.Else():
                 m.d.sync += w_rr.eq(0)
-                with m.If(w_g != reg["t"] - 1):
+                with m.If(~is_last(w_g, reg["t"])):
                     m.d.sync += w_g.eq(w_g + 1)
-                    with m.If(w_h != reg["sets_h"] - 1):
+                    with m.If(~is_last(w_h, reg["sets_h"])):
                         m.d.sync += w_h.eq(w_h + 1)
                     with m.Else():
                         m.d.sync += [w_h.eq(0), w_vr.eq(w_vr + reg["r"])]
                 with m.Else():
                     m.d.sync += [w_g.eq(0), w_h.eq(0), w_vr.eq(0), wb.eq(wb + 1)]
-                    with m.If(wb == reg["nbw"] - 1):
+                    with m.If(is_last(wb, reg["nbw"])):
                         m.d.sync += [wb.eq(0), w_left.eq(w_left - 1)]
                         with m.If(w_left == 1):
                             m.d.sync += w_run.eq(0)
@@ -239,22 +361,23 @@ class Accelerator(wiring.Component):
         # Stage 1 reads the beat's `beat` values from the banks; stage 2 holds the packet,
         # with zeros where the value lies in the padding, until the bus takes it.
         i_run = Signal()
-        ib = Signal(32)                 # beat of the row stream
-        ibase = Signal(32)              # ib * beat
-        ihl = Signal(32)                # row within the strip
-        ihm = Signal(32)                # ihl mod U: the row is needed when < R
-        irow = Signal(signed(34))       # input row of ihl (negative in the top padding)
-        iaddr = Signal(signed(34))      # glb address of column -P of row irow
+        ib = Signal(range(bound["nbi"]))                # beat of the row stream
+        ibase = Signal(upto((bound["nbi"] - 1) * B))    # ib * beat
+        ihl = Signal(upto(bound["hl_full"]))            # row within the strip
+        ihm = Signal(range(bound["u"]))                 # ihl mod U: needed when < R
+        # Input row of ihl: from -pad_top (top padding) to h - 1 + pad_bottom.
+        irow = Signal(range(-bound["pad_top"], bound["h"] + bound["pad_top"]))
+        iaddr = Signal(gaddr)           # glb address of column -P of row irow
         last_hl = Mux(reg["hl_layer"] - e0u < reg["hl_full"], reg["hl_layer"] - e0u,
                       reg["hl_full"])
-        irow0 = Cat(e0u, C(0, 1)).as_signed() - reg["pad_top"]
-        iaddr0 = Cat((plane + e0wq)[:32], C(0, 1)).as_signed() - reg["pwq"]
-        beat_n = Mux(ib == reg["nbi"] - 1, reg["row_last_n"], B)
+        irow0 = e0u - reg["pad_top"]
+        iaddr0 = plane + e0wq - reg["pwq"]
+        beat_n = Mux(is_last(ib, reg["nbi"]), reg["row_last_n"], B)
         needed = ihm < reg["r"]
         p_valid = Signal()
         i_stall = p_valid & ~arr.ifm.ready
         gen = i_run & needed & ~i_stall
-        base = Signal(signed(35))
+        base = Signal(gaddr)
         m.d.comb += base.eq(iaddr + ibase - reg["padq"])
         row_ok = (irow >= 0) & (irow < reg["h"])
         lane_ok = Signal(B)
@@ -265,8 +388,9 @@ class Accelerator(wiring.Component):
         for b, (_, rd) in enumerate(banks):
             # The lane that lands in bank b, and its row in the bank.
             lane = Signal(k, name=f"glb_lane_{b}")
-            m.d.comb += [lane.eq(b - base[:k]), rd.addr.eq((base + lane) >> k),
-                         rd.en.eq(~i_stall)]
+            m.d.comb += [lane.eq(b - base[:k]), rd.addr.eq((base + lane) >> k)]
+        glb_data = [_registered_read(m, rd, ~i_stall, f"glb_data_{b}")
+                    for b, (_, rd) in enumerate(banks)]
         s1_valid = Signal()
         s1_rot = Signal(k)
         s1_ok = Signal(B)
@@ -282,9 +406,9 @@ class Accelerator(wiring.Component):
             m.d.sync += [p_n.eq(s1_n), p_col.eq(s1_col)]
             for i in range(B):
                 with m.Switch((s1_rot + i)[:k] if k else C(0, 1)):
-                    for b, (_, rd) in enumerate(banks):
+                    for b, data_b in enumerate(glb_data):
                         with m.Case(b):
-                            m.d.sync += packet[i].eq(Mux(s1_ok[i], rd.data, 0))
+                            m.d.sync += packet[i].eq(Mux(s1_ok[i], data_b, 0))
         m.d.comb += [
             arr.ifm.valid.eq(p_valid),
             arr.ifm.payload.row.eq(0),
@@ -297,20 +421,30 @@ class Accelerator(wiring.Component):
             with m.If(ihl >= last_hl):
                 m.d.sync += [ihl.eq(0), ihm.eq(0), irow.eq(irow0), iaddr.eq(iaddr0),
                              ib.eq(ib + 1), ibase.eq(ibase + B)]
-                with m.If(ib == reg["nbi"] - 1):
+                with m.If(is_last(ib, reg["nbi"])):
                     m.d.sync += i_run.eq(0)
             with m.Else():
                 m.d.sync += [ihl.eq(ihl + 1), irow.eq(irow + 1), iaddr.eq(iaddr + reg["wq"]),
-                             ihm.eq(Mux(ihm == reg["u"] - 1, 0, ihm + 1))]
+                             ihm.eq(Mux(is_last(ihm, reg["u"]), 0, ihm + 1))]
 
         # -- readout: lanes -> bias, ReLU, shift, saturation -> out beats ------------------------
         # Each read takes one address from the lanes of up to W = min(beat, cols) chains side
         # by side in one set copy (the same filter, so one bias) and makes one output beat.
         W = PEArray.read_width(c)
-        r_v, r_h, r_sg, r_j, r_x, r_xh, r_slot, r_vslot, r_vgp, r_hp, r_ee, r_eeb, r_idx, \
-            r_k = (Signal(32, name=f"r_{n}") for n in (
-                "v", "h", "sg", "j", "x", "xh", "slot", "vslot", "vgp", "hp", "ee", "eeb",
-                "idx", "k"))
+        r_v = Signal(range(bound["sets_v"]))
+        r_h = Signal(range(bound["sets_h"]))
+        r_sg = Signal(range(bound["segments"]))
+        r_j = Signal(range(bound["set_cols"]))
+        r_x = Signal(range(c.cols))                 # array column of chain j of copy h
+        r_xh = Signal(range(c.cols))                # array column of copy h
+        r_slot = Signal(upto(c.psum_lane))
+        r_vslot = Signal(upto(c.psum_lane))
+        r_vgp = Signal(upto((bound["sets_v"] - 1) * bound["shp"]))     # v * sets_h * p
+        r_hp = Signal(upto((bound["sets_h"] - 1) * bound["p"]))        # h * p
+        r_ee = Signal(range(bound["segments"] * bound["set_cols"]))
+        r_eeb = Signal(upto((bound["segments"] - 1) * bound["set_cols"]))
+        r_idx = Signal(range(bound["fp"]))
+        r_k = Signal(range(bound["p"]))
         r_m = ffm + r_vgp + r_hp + r_k
         chain_ok = (r_vgp + r_hp < reg["tp"]) & (r_ee < rows_in_strip)   # g < t
         cols_left = reg["set_cols"] - r_j
@@ -333,20 +467,22 @@ class Accelerator(wiring.Component):
             arr.rd_addr.eq(r_slot + r_idx),
             arr.rd_en.eq(~stall),
             bias_r.addr.eq(r_m),
-            bias_r.en.eq(~stall),
         ]
-        wide = signed(c.acc_bits + 2)
+        bias_data = _registered_read(m, bias_r, ~stall, "bias_data")
+        wide = signed(c.acc_bits + 2)      # `shift` runs to acc_bits + 1: to the sign bit
         lo, hi = -(1 << (c.out_width - 1)), (1 << (c.out_width - 1)) - 1
         results = []
         for i in range(W):
             total = Signal(wide, name=f"total_{i}")
-            m.d.comb += total.eq(arr.rd_data[i] + bias_r.data)
+            m.d.comb += total.eq(arr.rd_data[i] + bias_data)
             relu = Signal(wide, name=f"relu_{i}")
-            m.d.comb += relu.eq(Mux(reg["relu"][0] & (total < 0), 0, total))
+            m.d.comb += relu.eq(Mux(reg["relu"] & (total < 0), 0, total))
             shifted = Signal(wide, name=f"shifted_{i}")
-            m.d.comb += shifted.eq(relu >> reg["shift"][:7])
-            sat = Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted))
-            results.append(Mux(reg["requant"][0], sat, relu))
+            m.d.comb += shifted.eq(relu >> reg["shift"])
+            # In range when the bits above the output's sign bit all equal it.
+            top = shifted[c.out_width - 1:]
+            sat = Mux(top.all() | ~top.any(), shifted, Mux(shifted[-1], lo, hi))
+            results.append(Mux(reg["requant"], sat, relu))
         taken = self.out.valid & self.out.ready
         with m.If(b_valid & ~stall & b_m_ok):
             m.d.sync += [out_buf[i].eq(results[i]) for i in range(W)]
@@ -388,18 +524,18 @@ class Accelerator(wiring.Component):
                         m.d.sync += cstep.eq(cstep + 1)
                     with m.Elif(cx != c.cols - 1):
                         m.d.sync += cx.eq(cx + 1)
-                        with m.If(x_j == reg["set_cols"] - 1):
+                        with m.If(is_last(x_j, reg["set_cols"])):
                             m.d.sync += [x_j.eq(0), x_ju.eq(0), x_h.eq(x_h + 1)]
                         with m.Else():
                             m.d.sync += [x_j.eq(x_j + 1), x_ju.eq(x_ju + reg["u"])]
                     with m.Else():
                         m.d.sync += [cx.eq(0), cstep.eq(0), x_j.eq(0), x_ju.eq(0), x_h.eq(0)]
                         # Next array row: rr, then segment, then vertical copy.
-                        with m.If(y_rr != reg["r"] - 1):
+                        with m.If(~is_last(y_rr, reg["r"])):
                             m.d.sync += y_rr.eq(y_rr + 1)
                         with m.Else():
                             m.d.sync += [y_rr.eq(0), y_slot.eq(next_chain(y_slot))]
-                            with m.If(y_sg != reg["segments"] - 1):
+                            with m.If(~is_last(y_sg, reg["segments"])):
                                 m.d.sync += [y_sg.eq(y_sg + 1),
                                              y_ee.eq(y_ee + reg["set_cols"]),
                                              y_eeu.eq(y_eeu + reg["scu"])]
@@ -426,10 +562,11 @@ class Accelerator(wiring.Component):
                 # pass's inputs are all sent (and no PE still holds a queued pass): its
                 # inputs flow into the PEs that are done, and no PE waits at every pass
                 # for the slowest. The readout waits for the fold's last pass to end.
-                with m.If(~i_busy & (cf != reg["cfolds"] - 1) & ~arr.queued):
+                last_cf = is_last(cf, reg["cfolds"])
+                with m.If(~i_busy & ~last_cf & ~arr.queued):
                     m.d.sync += [cf.eq(cf + 1), plane.eq(plane + reg["hwq"])]
                     m.next = "PASS"
-                with m.Elif(arr_done & ~i_busy & (cf == reg["cfolds"] - 1)):
+                with m.Elif(arr_done & ~i_busy & last_cf):
                     m.d.sync += [
                         r_v.eq(0), r_h.eq(0), r_sg.eq(0), r_j.eq(0), r_x.eq(0),
                         r_xh.eq(0), r_slot.eq(0), r_vslot.eq(0), r_vgp.eq(0),
@@ -441,27 +578,27 @@ class Accelerator(wiring.Component):
                 # While the output beat waits, both stages hold (the reads are disabled).
                 with m.If(~stall):
                     m.d.sync += [b_valid.eq(chain_ok), b_m_ok.eq(r_m < reg["m"]), b_n.eq(r_n)]
-                    last_value = ~chain_ok | (r_idx == reg["fp"] - 1)
+                    last_value = ~chain_ok | is_last(r_idx, reg["fp"])
                     with m.If(~last_value):
                         m.d.sync += [r_idx.eq(r_idx + 1),
-                                     r_k.eq(Mux(r_k == reg["p"] - 1, 0, r_k + 1))]
+                                     r_k.eq(Mux(is_last(r_k, reg["p"]), 0, r_k + 1))]
                     with m.Else():
                         m.d.sync += [r_idx.eq(0), r_k.eq(0)]
                         # Next group of chains: j, then segment, then h, then v.
                         with m.If(cols_left > W):
                             m.d.sync += [r_j.eq(r_j + W), r_x.eq(r_x + W), r_ee.eq(r_ee + W)]
-                        with m.Elif(r_sg != reg["segments"] - 1):
+                        with m.Elif(~is_last(r_sg, reg["segments"])):
                             m.d.sync += [r_j.eq(0), r_x.eq(r_xh), r_sg.eq(r_sg + 1),
                                          r_slot.eq(next_chain(r_slot)),
                                          r_ee.eq(r_eeb + reg["set_cols"]),
                                          r_eeb.eq(r_eeb + reg["set_cols"])]
-                        with m.Elif(r_h != reg["sets_h"] - 1):
+                        with m.Elif(~is_last(r_h, reg["sets_h"])):
                             m.d.sync += [r_j.eq(0), r_sg.eq(0), r_ee.eq(0), r_eeb.eq(0),
                                          r_h.eq(r_h + 1),
                                          r_xh.eq(r_xh + reg["set_cols"]),
                                          r_x.eq(r_xh + reg["set_cols"]),
                                          r_slot.eq(r_vslot), r_hp.eq(r_hp + reg["p"])]
-                        with m.Elif(r_v != reg["sets_v"] - 1):
+                        with m.Elif(~is_last(r_v, reg["sets_v"])):
                             m.d.sync += [r_j.eq(0), r_sg.eq(0), r_ee.eq(0), r_eeb.eq(0),
                                          r_h.eq(0), r_xh.eq(0), r_x.eq(0), r_hp.eq(0),
                                          r_v.eq(r_v + 1),
@@ -477,14 +614,14 @@ class Accelerator(wiring.Component):
                     m.next = "NEXT"
             with m.State("NEXT"):
                 m.d.sync += [cf.eq(0), plane.eq(plane_n)]
-                with m.If(ff != reg["ffolds"] - 1):
+                with m.If(~is_last(ff, reg["ffolds"])):
                     m.d.sync += [ff.eq(ff + 1), ffm.eq(ffm + reg["tp"])]
                     m.next = "PASS"
                 with m.Elif(e0 + reg["e"] < reg["e_out"]):
                     m.d.sync += [ff.eq(0), ffm.eq(0), e0.eq(e0 + reg["e"]),
                                  e0u.eq(e0u + reg["eu"]), e0wq.eq(e0wq + reg["euwq"])]
                     m.next = "STRIP"
-                with m.Elif(ni != reg["n"] - 1):
+                with m.Elif(~is_last(ni, reg["n"])):
                     m.d.sync += [ff.eq(0), ffm.eq(0), e0.eq(0), e0u.eq(0), e0wq.eq(0),
                                  ni.eq(ni + 1), plane_n.eq(plane_n + reg["nplane"]),
                                  plane.eq(plane_n + reg["nplane"])]

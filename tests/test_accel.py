@@ -17,6 +17,7 @@ from tb.golden import conv2d, requantize
 from .sim import run_sim, seeded_rng, stream_get, stream_put
 
 TINY = preset("tiny")
+UP5K = preset("up5k")
 # A 1 KiB global buffer (1024 values), so that small layers need splitting into parts.
 SMALL_GLB = dataclasses.replace(TINY, glb_kib=1)
 
@@ -49,6 +50,9 @@ CASES = {
                            SMALL_GLB, 3, True),
     "split-batch": (Layer(n=3, c=2, h=14, w=14, m=2, r=3, s=3, stride=1, pad=1), SMALL_GLB,
                     None, False),
+    # At up5k's limits (its registers and counters are only as wide as they need): every
+    # dimension at its largest but the stride, 2048 input values, the whole buffer.
+    "up5k-limits": (Layer(c=8, h=16, w=16, m=8, r=3, s=3, stride=2, pad=1), UP5K, 6, True),
 }
 
 

@@ -227,15 +227,11 @@ def test_too_big_stops_after_synthesis(build_dir, capsys):
 
 @pytest.mark.synth
 def test_icebreaker_bitstream(build_dir, capsys):
-    """The iCEBreaker's default design through the whole open flow: a bitstream, with the
-    board clock met. Until the design fits the UP5K (docs/boards.md), the test expects the
-    flow to stop with the fit error and no bitstream."""
+    """The iCEBreaker's default design, up5k with the host link, through the whole open
+    flow: it fits the UP5K, and the bitstream meets the board clock."""
     rc = main(["board", "--board", "icebreaker", "-o", str(build_dir), "--build"])
     out, err = capsys.readouterr()
     bitstream = build_dir / "icebreaker_up5k.bin"
-    if rc == 1 and "up5k on iCEBreaker: does not fit iCE40UP5K" in err:
-        assert not bitstream.exists()
-        pytest.xfail(err.strip().splitlines()[-1])
     assert rc == 0, err
     assert bitstream.stat().st_size > 100_000
     assert f"bitstream   {bitstream}" in out and "(met)" in out
