@@ -143,8 +143,14 @@ def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
     return prog.decode(values), counters
 
 
-@pytest.mark.parametrize("zero_skip", [False, True], ids=["dense", "skip"])
-@pytest.mark.parametrize("name", list(CASES))
+# The zero-skip run of the largest case is the longest of these; it runs in make test-full.
+SLOW_CASES = {("up5k-limits", True)}
+
+
+@pytest.mark.parametrize("name, zero_skip", [
+    pytest.param(name, zs, id=f"{name}-{'skip' if zs else 'dense'}",
+                 marks=[pytest.mark.slow] if (name, zs) in SLOW_CASES else [])
+    for name in CASES for zs in (False, True)])
 def test_accelerator_layer(request, name, zero_skip):
     seed, rng = seeded_rng(request.node.name)
     layer, cfg, shift, relu = CASES[name]
