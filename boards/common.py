@@ -6,13 +6,12 @@ docs/boards.md.
 """
 
 from amaranth import Elaboratable, Module, ResetInserter, Signal
-from amaranth.lib import io, wiring
+from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from gen.config import Config
 from hw.hostlink import HostLinkTop, check_rx_depth
-from hw.uart import check_divisor
 
 __all__ = ["MIN_DIVISOR", "BAUD_TOLERANCE", "baud_divisor", "BoardCore", "BoardTop"]
 
@@ -40,7 +39,7 @@ def baud_divisor(clock_hz, baud, *, tolerance=BAUD_TOLERANCE):
     return divisor
 
 
-class BoardCore(wiring.Component):
+class BoardCore(HostLinkTop):
     """The logic of a board top: ``hw.hostlink.HostLinkTop`` for ``config``, which a
     button resets.
 
@@ -69,28 +68,14 @@ class BoardCore(wiring.Component):
     """
 
     def __init__(self, *, config, divisor, rx_depth=512):
-        check_divisor(divisor)
-        check_rx_depth(rx_depth)
-        self._config, self._divisor, self._rx_depth = config, divisor, rx_depth
-        super().__init__({
-            "uart_rx": In(1, init=1),
-            "uart_tx": Out(1, init=1),
-            "busy":    Out(1),
-            "reset":   In(1),
-        })
-
-    @property
-    def config(self):
-        return self._config
+        super().__init__(config=config, divisor=divisor, rx_depth=rx_depth,
+                         extra={"reset": In(1)})
 
     def elaborate(self, platform):
         m = Module()
         held = Signal()
         m.submodules.reset_sync = FFSynchronizer(self.reset, held)
-        link = HostLinkTop(config=self._config, divisor=self._divisor, rx_depth=self._rx_depth)
-        m.submodules.link = ResetInserter(held)(link)
-        m.d.comb += [link.uart_rx.eq(self.uart_rx), self.uart_tx.eq(link.uart_tx),
-                     self.busy.eq(link.busy)]
+        m.submodules.link = ResetInserter(held)(super().elaborate(platform))
         return m
 
 

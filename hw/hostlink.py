@@ -417,6 +417,8 @@ class HostLinkTop(wiring.Component):
         Clock cycles per bit of the serial line (clock frequency / baud rate), at least 4.
     rx_depth : int
         Receive FIFO depth of the link, in bytes.
+    extra : dict
+        More ports, for a subclass that wraps the link (``boards.common.BoardCore``).
 
     Members
     -------
@@ -428,7 +430,7 @@ class HostLinkTop(wiring.Component):
         A run is in progress (for an LED).
     """
 
-    def __init__(self, *, config, divisor, rx_depth=512):
+    def __init__(self, *, config, divisor, rx_depth=512, extra=None):
         check_divisor(divisor)
         check_rx_depth(rx_depth)
         self._config, self._divisor, self._rx_depth = config, divisor, rx_depth
@@ -436,6 +438,7 @@ class HostLinkTop(wiring.Component):
             "uart_rx": In(1, init=1),
             "uart_tx": Out(1, init=1),
             "busy":    Out(1),
+            **(extra or {}),
         })
 
     @property
