@@ -182,6 +182,7 @@ def test_board_layer_over_uart(build_dir):
     seed = int(os.environ.get("ROWLOOM_SEED") or random.randrange(1 << 31))
     print(f"data seed={seed} (replay with ROWLOOM_SEED={seed})")
     rng = np.random.default_rng(seed)
+    # Draw until the layer has few enough outputs for a short run over the serial line.
     while (layer := random_layer(config, rng, max_c=4, max_m=4, max_hw=8)).n * layer.m \
             * layer.e * layer.f > 80:
         pass
