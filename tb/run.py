@@ -4,8 +4,16 @@ One call writes ``<top>.v`` and its manifest into a per-case build folder, build
 ``cocotb_tools.runner`` for Icarus Verilog or Verilator, runs a cocotb module from ``tb/``
 that reads the manifest (``ROWLOOM_MANIFEST``), and returns the report the bench wrote.
 The pytest wrappers in ``tests/`` and the ``rowloom`` CLI both use it.
+
+With ``ROWLOOM_SIM_CACHE`` set to a folder, simulator builds are shared: each design
+(its Verilog, simulator and build flags) is built once into ``<cache>/<top>-<sim>-<key>``
+and every later run of the same design only simulates, in its own folder. A file lock
+makes concurrent runs (pytest-xdist workers) wait for one build instead of repeating it.
+The test suite sets it; waveform runs always build afresh.
 """
 
+import fcntl
+import hashlib
 import json
 import os
 import random
@@ -37,6 +45,34 @@ def _verilator_env():
     os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
 
 
+def _build(runner, sim, vfile, top, sim_dir, build_args, waves, log_file):
+    """Build ``vfile`` for ``sim``; return the folder holding the simulator build."""
+    def build(sources, where):
+        runner.build(sources=sources, hdl_toplevel=top, build_dir=where,
+                     timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
+                     log_file=log_file)
+
+    cache = os.environ.get("ROWLOOM_SIM_CACHE")
+    if not cache or waves:
+        build([vfile], sim_dir)
+        return sim_dir
+    import cocotb
+    text = vfile.read_bytes()
+    key = hashlib.sha256(b"\0".join(
+        [sim.encode(), top.encode(), cocotb.__version__.encode(), text,
+         *(arg.encode() for arg in build_args)])).hexdigest()[:16]
+    where = Path(cache).resolve() / f"{top}-{sim}-{key}"
+    where.mkdir(parents=True, exist_ok=True)
+    with open(where / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)         # released when the file closes
+        if not (where / "built").exists():
+            source = where / vfile.name
+            source.write_bytes(text)
+            build([source], where)
+            (where / "built").touch()
+    return where
+
+
 def run_bench(config, *, bench, sim, build_dir, top="accel", design=None, seed=None,
               waves=None, env=None, log_file=None):
     """Generate ``config``'s design into ``build_dir`` and run cocotb module ``bench``.
@@ -54,7 +90,9 @@ def run_bench(config, *, bench, sim, build_dir, top="accel", design=None, seed=N
     sim : str
         ``"icarus"`` or ``"verilator"``.
     build_dir : path
-        Per-case folder; the design goes to ``rtl/``, the simulator build to ``<sim>/``.
+        Per-case folder; the design goes to ``rtl/``, the simulator build and the run's
+        results to ``<sim>/`` (the build to the shared cache when ``ROWLOOM_SIM_CACHE``
+        is set).
     seed : int or None
         Seed of the bench's random stimulus; ``None`` takes ``ROWLOOM_SEED`` from the
         environment or draws a new one. It is printed and stored in the report.
@@ -96,9 +134,7 @@ def run_bench(config, *, bench, sim, build_dir, top="accel", design=None, seed=N
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-O2", "--no-public-flat-rw", "--public-depth", "1"]
     sim_dir = build_dir / sim
     runner = get_runner(sim)
-    runner.build(sources=[vfile], hdl_toplevel=top, build_dir=sim_dir,
-                 timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
-                 log_file=log_file)
+    sim_build = _build(runner, sim, vfile, top, sim_dir, build_args, waves, log_file)
 
     if seed is None:
         seed = int(os.environ.get("ROWLOOM_SEED") or random.randrange(1 << 31))
@@ -113,8 +149,8 @@ def run_bench(config, *, bench, sim, build_dir, top="accel", design=None, seed=N
                  "PYTHONWARNINGS": "error"}
     extra_env.update({k: str(v) for k, v in (env or {}).items()})
     try:
-        runner.test(hdl_toplevel=top, test_module=f"tb.{bench}", build_dir=sim_dir,
-                    test_dir=sim_dir, results_xml=str(results), seed=seed, waves=waves,
+        runner.test(hdl_toplevel=top, hdl_toplevel_lang="verilog", test_module=f"tb.{bench}",
+                    build_dir=sim_build, test_dir=sim_dir, results_xml=str(results), seed=seed, waves=waves,
                     extra_env=extra_env, log_file=log_file)
     except SystemExit as exc:   # the runner exits when a test fails under pytest
         raise BenchFailed(f"{bench} on {sim}: simulation failed (exit {exc.code}); "

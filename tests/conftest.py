@@ -1,3 +1,4 @@
+import os
 import re
 import shutil
 from pathlib import Path
@@ -5,6 +6,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    # Tests that run the same design share its simulator build (tb/run.py); the key is
+    # the Verilog itself, so a changed design is always rebuilt.
+    os.environ.setdefault("ROWLOOM_SIM_CACHE", str(ROOT / "build" / "simcache"))
 
 
 @pytest.fixture

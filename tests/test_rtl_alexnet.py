@@ -47,8 +47,11 @@ def _check(results, cases, seed):
         assert res.counters["macs"] + res.counters["gated"] >= case["layer"].macs, name
 
 
+# Icarus takes two minutes over these four layers; the random-layer tests cover it in the
+# default suite, and this one runs it under ``slow``.
 @pytest.mark.rtl
-@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("sim", [pytest.param(s, marks=pytest.mark.slow) if s == "icarus"
+                                 else s for s in SIMULATORS])
 def test_alexnet_shaped_layers(build_dir, sim):
     seed = int(os.environ.get("ROWLOOM_SEED") or random.randrange(1 << 31))
     print(f"data seed={seed} (replay with ROWLOOM_SEED={seed})")
