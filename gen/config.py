@@ -299,8 +299,10 @@ PRESETS = {
                    max_stride=4, max_pad=2, psum_lane=128, lane_banks=2, glb_kib=8,
                    glb_banks=2, beat=4),
     # Fits an iCE40 UP5K (iCEBreaker) with the UART host link: three rows for 3 x 3 filters,
-    # one column, scratchpads for two channels of four 3-wide filters (docs/boards.md).
-    "up5k": Config(name="up5k", rows=3, cols=1, filter_spad=12, ifmap_spad=6, psum_spad=4,
+    # one column, scratchpads for two channels of two 3-wide filters (docs/boards.md). The
+    # spads are flip-flops on iCE40, which has no LUT RAM: two psums, not four, leave the
+    # room (~360 logic cells) that the queued passes' lane logic took.
+    "up5k": Config(name="up5k", rows=3, cols=1, filter_spad=12, ifmap_spad=6, psum_spad=2,
                    max_n=1, max_c=8, max_m=8, max_h=16, max_w=16, max_r=3, max_s=3,
                    max_stride=2, max_pad=1, psum_lane=256, glb_kib=2, glb_banks=1, beat=1,
                    counter_width=24),

@@ -469,24 +469,35 @@ class Accelerator(wiring.Component):
             bias_r.addr.eq(r_m),
         ]
         bias_data = _registered_read(m, bias_r, ~stall, "bias_data")
+        # Stage B adds the bias, stage C applies ReLU and the shift, stage D saturates into
+        # the output beat: one adder, one barrel shifter or one range check per cycle.
+        # All stages move together, and hold while the output beat waits.
+        c_valid, c_m_ok, d_valid, d_m_ok = Signal(), Signal(), Signal(), Signal()
+        c_n, d_n = Signal.like(r_n), Signal.like(r_n)
+        with m.If(~stall):
+            m.d.sync += [c_valid.eq(b_valid), c_m_ok.eq(b_m_ok), c_n.eq(b_n),
+                         d_valid.eq(c_valid), d_m_ok.eq(c_m_ok), d_n.eq(c_n)]
         wide = signed(c.acc_bits + 2)      # `shift` runs to acc_bits + 1: to the sign bit
         lo, hi = -(1 << (c.out_width - 1)), (1 << (c.out_width - 1)) - 1
+        # Accumulators pass through unshifted when requantization is off.
+        shamt = Mux(reg["requant"], reg["shift"], 0)
         results = []
         for i in range(W):
             total = Signal(wide, name=f"total_{i}")
-            m.d.comb += total.eq(arr.rd_data[i] + bias_data)
-            relu = Signal(wide, name=f"relu_{i}")
-            m.d.comb += relu.eq(Mux(reg["relu"] & (total < 0), 0, total))
             shifted = Signal(wide, name=f"shifted_{i}")
-            m.d.comb += shifted.eq(relu >> reg["shift"])
+            with m.If(~stall):
+                m.d.sync += [
+                    total.eq(arr.rd_data[i] + bias_data),
+                    shifted.eq(Mux(reg["relu"] & (total < 0), 0, total) >> shamt),
+                ]
             # In range when the bits above the output's sign bit all equal it.
             top = shifted[c.out_width - 1:]
             sat = Mux(top.all() | ~top.any(), shifted, Mux(shifted[-1], lo, hi))
-            results.append(Mux(reg["requant"], sat, relu))
+            results.append(Mux(reg["requant"], sat, shifted))
         taken = self.out.valid & self.out.ready
-        with m.If(b_valid & ~stall & b_m_ok):
+        with m.If(d_valid & ~stall & d_m_ok):
             m.d.sync += [out_buf[i].eq(results[i]) for i in range(W)]
-            m.d.sync += [out_cnt.eq(b_n), out_full.eq(1)]
+            m.d.sync += [out_cnt.eq(d_n), out_full.eq(1)]
         with m.Elif(taken):
             m.d.sync += out_full.eq(0)
 
@@ -574,8 +585,8 @@ class Accelerator(wiring.Component):
                     ]
                     m.next = "READ"
             with m.State("READ"):
-                # Stage A issues lane and bias reads; stage B, a cycle later, makes the beat.
-                # While the output beat waits, both stages hold (the reads are disabled).
+                # Stage A issues lane and bias reads; stages B-D, a cycle apart, make the
+                # beat. While the output beat waits, all hold (the reads are disabled).
                 with m.If(~stall):
                     m.d.sync += [b_valid.eq(chain_ok), b_m_ok.eq(r_m < reg["m"]), b_n.eq(r_n)]
                     last_value = ~chain_ok | is_last(r_idx, reg["fp"])
@@ -610,7 +621,7 @@ class Accelerator(wiring.Component):
             with m.State("DRAIN"):
                 with m.If(~stall):
                     m.d.sync += b_valid.eq(0)
-                with m.If(~b_valid & ~out_full):
+                with m.If(~b_valid & ~c_valid & ~d_valid & ~out_full):
                     m.next = "NEXT"
             with m.State("NEXT"):
                 m.d.sync += [cf.eq(0), plane.eq(plane_n)]

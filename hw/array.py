@@ -3,7 +3,7 @@
 See ``docs/array.md`` for the mapping this array runs.
 """
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -289,28 +289,32 @@ class PEArray(wiring.Component):
         def popcount(bits):
             return sum((b.as_unsigned() for b in bits), start=0) if bits else 0
 
+        # Each counter adds the previous cycle's events: the sum over PEs is registered
+        # first, so no PE's issue logic runs through a counter's carry chain. A counter
+        # trails its events by a cycle more than before.
+        def count(counter, value):
+            value = Value.cast(value)
+            step = Signal(value.shape(), name=f"{counter.name}_step")
+            m.d.sync += [step.eq(value), counter.eq(counter + step)]
+
         flat = [pes[y][x] for y in range(R) for x in range(C)]
+        count(self.macs, popcount([pe.fire for pe in flat]))
+        count(self.gated, popcount([pe.skip for pe in flat]))
+        count(self.pe_busy, popcount(pe_busy))
+        count(self.lane_reads, popcount(lane_reads))
+        count(self.lane_writes, popcount(lane_writes))
+        count(self.psum_hops, popcount(hops))
         m.d.sync += [
-            self.macs.eq(self.macs + popcount([pe.fire for pe in flat])),
-            self.gated.eq(self.gated + popcount([pe.skip for pe in flat])),
-            self.pe_busy.eq(self.pe_busy + popcount(pe_busy)),
-            self.lane_reads.eq(self.lane_reads + popcount(lane_reads)),
-            self.lane_writes.eq(self.lane_writes + popcount(lane_writes)),
-            self.psum_hops.eq(self.psum_hops + popcount(hops)),
             self.filt_beats.eq(self.filt_beats + (self.filt.valid & self.filt.ready)),
             self.ifm_beats.eq(self.ifm_beats + (self.ifm.valid & self.ifm.ready)),
         ]
         if c.zero_skip:
             roles = [role[y][x] for y in range(R) for x in range(C)]
             barrier = [r.active & ~pe.busy for pe, r in zip(flat, roles, strict=True)]
-            m.d.sync += [
-                self.seen.eq(self.seen + sum(
-                    (Mux(e.taken, e.values, 0) for e in encoders), start=0)),
-                self.skipped.eq(self.skipped + sum(
-                    (Mux(e.taken, e.zeros, 0) for e in encoders), start=0)),
-                self.waits.eq(self.waits + popcount([pe.held for pe in flat])
-                              + Mux(busy & started, popcount(barrier), 0)),
-            ]
+            count(self.seen, sum((Mux(e.taken, e.values, 0) for e in encoders), start=0))
+            count(self.skipped, sum((Mux(e.taken, e.zeros, 0) for e in encoders), start=0))
+            count(self.waits, popcount([pe.held for pe in flat])
+                  + Mux(busy & started, popcount(barrier), 0))
         return m
 
     def _queue(self, m, name, source, sink):
