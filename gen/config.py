@@ -126,7 +126,8 @@ class Config:
         zero-skip encoder and a queue, and the PE spends cycles only on non-zero values
         (``docs/zero-skip.md``).
     skip_queue : int
-        Depth of each PE's queue of non-zero values (with ``zero_skip``).
+        Depth of each PE's queue of non-zero values (with ``zero_skip``); 16 fits one
+        LUT-RAM column on ECP5 and gains 2-3% over 4 at densities 0.25-0.5.
     """
 
     name:          str = "custom"
@@ -159,7 +160,7 @@ class Config:
     glb_banks:     int = 2
     beat:          int = 4
     zero_skip:     bool = False
-    skip_queue:    int = 4
+    skip_queue:    int = 16
 
     def __post_init__(self):
         check_fields(self, _INT_RANGES, _BOOL_FIELDS)
