@@ -21,17 +21,19 @@ def round_robin(m, name, requests, last):
     n = len(requests)
     grant = Signal(range(max(n, 2)), name=f"{name}_grant")
     any_ = Signal(name=f"{name}_any")
-    # A plain expression, not a process: Icarus never evaluates a process whose inputs
+    after = Signal(n, name=f"{name}_after")     # requesters after `last`
+    # Plain expressions, not a process: Icarus never evaluates a process whose inputs
     # never change, which would leave `any_` undefined in an idle column.
-    m.d.comb += any_.eq(Cat(*requests).any())
-    with m.Switch(last):
-        for p in range(n):
-            with m.Case(p):
-                # Later assignments win, so the nearest requester after `p` is granted.
-                for off in reversed(range(1, n + 1)):
-                    i = (p + off) % n
-                    with m.If(requests[i]):
-                        m.d.comb += grant.eq(i)
+    m.d.comb += [any_.eq(Cat(*requests).any()),
+                 after.eq(Cat(*(req & (last < i) for i, req in enumerate(requests))))]
+    # The lowest requester after `last`, else the lowest of all (later assignments win).
+    for i in reversed(range(n)):
+        with m.If(requests[i]):
+            m.d.comb += grant.eq(i)
+    with m.If(after.any()):
+        for i in reversed(range(n)):
+            with m.If(after[i]):
+                m.d.comb += grant.eq(i)
     return grant, any_
 
 
