@@ -20,6 +20,7 @@ import random
 import shutil
 from pathlib import Path
 
+import cocotb
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
 
@@ -56,7 +57,6 @@ def _build(runner, sim, vfile, top, sim_dir, build_args, waves, log_file):
     if not cache or waves:
         build([vfile], sim_dir)
         return sim_dir
-    import cocotb
     text = vfile.read_bytes()
     key = hashlib.sha256(b"\0".join(
         [sim.encode(), top.encode(), cocotb.__version__.encode(), text,
@@ -150,8 +150,8 @@ def run_bench(config, *, bench, sim, build_dir, top="accel", design=None, seed=N
     extra_env.update({k: str(v) for k, v in (env or {}).items()})
     try:
         runner.test(hdl_toplevel=top, hdl_toplevel_lang="verilog", test_module=f"tb.{bench}",
-                    build_dir=sim_build, test_dir=sim_dir, results_xml=str(results), seed=seed, waves=waves,
-                    extra_env=extra_env, log_file=log_file)
+                    build_dir=sim_build, test_dir=sim_dir, results_xml=str(results),
+                    seed=seed, waves=waves, extra_env=extra_env, log_file=log_file)
     except SystemExit as exc:   # the runner exits when a test fails under pytest
         raise BenchFailed(f"{bench} on {sim}: simulation failed (exit {exc.code}); "
                           f"see {log_file or 'the output above'}") from None
