@@ -9,11 +9,13 @@ placed in different banks (``gen.mapper.Mapping.lane_base``) therefore never wai
 each other's lane traffic.
 """
 
-from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth import Cat, Module, Mux, ResetInserter, Shape, Signal
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PsumLane", "round_robin"]
+__all__ = ["PsumLane", "round_robin", "READ_QUEUE"]
+
+READ_QUEUE = 3     # values each bottom row may have read ahead of its PE, in flight included
 
 
 def round_robin(m, name, requests, last):
@@ -44,7 +46,7 @@ class PsumLane(wiring.Component):
     ``base[y]``, and a row with ``bottom[y]`` set will read ``fp`` values when ``acc`` is
     set. While ``busy``, ``w[y]`` writes the sums of the chain whose top is row ``y`` at
     consecutive addresses, and ``r[y]`` delivers the values the chain whose bottom is row
-    ``y`` reads back, in address order (one buffered value per row). Each row's pointers
+    ``y`` reads back, in address order. Each row's pointers
     run over its chain's ``fp`` entries and start over, so passes may follow each other
     without a ``start``: ``again`` (while ``busy``) lets the bottoms read ``fp`` more
     values when ``acc`` is set (the next pass queued in the PEs). A bottom reads an entry
@@ -110,9 +112,18 @@ class PsumLane(wiring.Component):
         read = [Signal(name=f"read_{y}") for y in range(R)]         # bottom y reads
         written = [Signal(name=f"written_{y}") for y in range(R)]   # bottom y may read
         tops = [Signal(range(max(R, 2)), name=f"tops_{y}") for y in range(R)]
-        held = [Signal(name=f"held_{y}") for y in range(R)]
         inflight = [Signal(name=f"inflight_{y}") for y in range(R)]
-        hold = [Signal(self._shape, name=f"hold_{y}") for y in range(R)]
+        # A bottom's reads land in a queue of READ_QUEUE values. A read is issued while
+        # the queue has room for it and for the one in flight, so with the memory's cycle
+        # of latency the lane delivers a value per cycle without looking at the PE's
+        # `ready` (one buffered value allowed a read only every third cycle: at low input
+        # density that bounded a pass at 3 * F * p cycles).
+        queue = []
+        for y in range(R):
+            q = fifo.SyncFIFO(width=Shape.cast(self._shape).width, depth=READ_QUEUE)
+            q = ResetInserter(self.start)(q)
+            m.submodules[f"rq_{y}"] = q
+            queue.append(q)
         rd_bank = Signal(range(K))      # bank of the readout's address
         with m.If(self.rd_en):
             m.d.sync += rd_bank.eq(bank(self.rd_addr))
@@ -137,10 +148,10 @@ class PsumLane(wiring.Component):
                             m.d.sync += wlast.eq(y)
             writes.append(wany)
 
-            # Bottoms read into a one-value buffer each; the data arrives a cycle later.
+            # Bottoms read into their queues; the data arrives a cycle later.
             rlast = Signal(range(max(R, 2)), name=f"rlast_{b}")
-            rreq = [self.busy & ~held[y] & ~inflight[y] & (rleft[y] != 0) & written[y]
-                    & (bank(rptr[y]) == b) for y in range(R)]
+            rreq = [self.busy & (queue[y].level + inflight[y] < READ_QUEUE)
+                    & (rleft[y] != 0) & written[y] & (bank(rptr[y]) == b) for y in range(R)]
             rsel, rany = round_robin(m, f"r{b}", rreq, rlast)
             rsel_q = Signal.like(rsel, name=f"rsel_q_{b}")
             rany_q = Signal(name=f"rany_q_{b}")
@@ -153,18 +164,19 @@ class PsumLane(wiring.Component):
                     with m.Case(y):
                         with m.If(rany):
                             m.d.comb += [rd.addr.eq(offset(rptr[y])), read[y].eq(1)]
-                            m.d.sync += [inflight[y].eq(1), rlast.eq(y)]
+                            m.d.sync += rlast.eq(y)
             for y in range(R):
                 with m.If(rany_q & (rsel_q == y)):
-                    m.d.sync += [inflight[y].eq(0), held[y].eq(1), hold[y].eq(rd.data)]
+                    m.d.comb += [queue[y].w_en.eq(1), queue[y].w_data.eq(rd.data)]
             with m.If(rd_bank == b):
                 m.d.comb += self.rd_data.eq(rd.data)
             reads.append(rany)
 
         for y in range(R):
-            m.d.comb += [self.r[y].valid.eq(held[y]), self.r[y].payload.eq(hold[y])]
-            with m.If(self.r[y].valid & self.r[y].ready):
-                m.d.sync += held[y].eq(0)
+            m.d.sync += inflight[y].eq(read[y])        # its data lands the next cycle
+            m.d.comb += [self.r[y].valid.eq(queue[y].r_rdy),
+                         self.r[y].payload.eq(queue[y].r_data),
+                         queue[y].r_en.eq(self.r[y].ready)]
         # Pointers run over the chain's F * p entries from its base, once per pass.
         for y in range(R):
             def step(ptr, y=y):
@@ -200,8 +212,7 @@ class PsumLane(wiring.Component):
         with m.If(self.start):
             for y in range(R):
                 m.d.sync += [wptr[y].eq(self.base[y]), rptr[y].eq(self.base[y]),
-                             rleft[y].eq(Mux(self.bottom[y] & self.acc, self.fp, 0)),
-                             held[y].eq(0), inflight[y].eq(0)]
+                             rleft[y].eq(Mux(self.bottom[y] & self.acc, self.fp, 0))]
                 with m.If(~self.acc):
                     m.d.sync += credit[y].eq(0)
 
