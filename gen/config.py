@@ -46,6 +46,7 @@ _INT_RANGES = {
     "max_pad":       (0, 16),
     "psum_lane":     (1, 1 << 16),
     "lane_banks":    (1, 64),
+    "lane_queue":    (1, 16),
     "glb_kib":       (1, 4096),
     "glb_banks":     (1, 64),
     "beat":          (1, 16),
@@ -117,6 +118,12 @@ class Config:
         Memories each column's psum lane is split into, ``psum_lane / lane_banks`` entries
         each (a power of two when more than one), each with its own write and read port:
         chains placed in different banks move their psums in parallel.
+    lane_queue : int
+        Psums each lane row reads ahead for the bottom PE of its chain, the read in flight
+        included. 3 lets a chain read a psum per cycle (the bank's read takes a cycle);
+        1 allows a read every third cycle, which bounds an accumulating pass at
+        ``3 * F * p`` cycles: enough for dense passes with ``q * S >= 3``, not for zero
+        skipping at low density.
     glb_kib, glb_banks : int
         Global buffer size in KiB and number of banks.
     beat : int
@@ -156,6 +163,7 @@ class Config:
     max_pad:       int = 2
     psum_lane:     int = 128
     lane_banks:    int = 1
+    lane_queue:    int = 3
     glb_kib:       int = 8
     glb_banks:     int = 2
     beat:          int = 4
@@ -302,11 +310,12 @@ PRESETS = {
     # Fits an iCE40 UP5K (iCEBreaker) with the UART host link: three rows for 3 x 3 filters,
     # one column, scratchpads for two channels of two 3-wide filters (docs/boards.md). The
     # spads are flip-flops on iCE40, which has no LUT RAM: two psums, not four, leave the
-    # room (~360 logic cells) that the queued passes' lane logic took.
+    # room (~360 logic cells) that the queued passes' lane logic took, and the lane reads
+    # one psum ahead, not three (+230 LUT4, +150 FF; its dense passes do not need them).
     "up5k": Config(name="up5k", rows=3, cols=1, filter_spad=12, ifmap_spad=6, psum_spad=2,
                    max_n=1, max_c=8, max_m=8, max_h=16, max_w=16, max_r=3, max_s=3,
                    max_stride=2, max_pad=1, psum_lane=256, glb_kib=2, glb_banks=1, beat=1,
-                   counter_width=24),
+                   lane_queue=1, counter_width=24),
     "eyeriss": _eyeriss("eyeriss", 16),
     "eyeriss-int8": _eyeriss("eyeriss-int8", 8),
 }

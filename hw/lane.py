@@ -13,9 +13,7 @@ from amaranth import Cat, Module, Mux, ResetInserter, Shape, Signal
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PsumLane", "round_robin", "READ_QUEUE"]
-
-READ_QUEUE = 3     # values each bottom row may have read ahead of its PE, in flight included
+__all__ = ["PsumLane", "round_robin"]
 
 
 def round_robin(m, name, requests, last):
@@ -46,7 +44,8 @@ class PsumLane(wiring.Component):
     ``base[y]``, and a row with ``bottom[y]`` set will read ``fp`` values when ``acc`` is
     set. While ``busy``, ``w[y]`` writes the sums of the chain whose top is row ``y`` at
     consecutive addresses, and ``r[y]`` delivers the values the chain whose bottom is row
-    ``y`` reads back, in address order. Each row's pointers
+    ``y`` reads back, in address order, through a queue of ``lane_queue`` values. Each
+    row's pointers
     run over its chain's ``fp`` entries and start over, so passes may follow each other
     without a ``start``: ``again`` (while ``busy``) lets the bottoms read ``fp`` more
     values when ``acc`` is set (the next pass queued in the PEs). A bottom reads an entry
@@ -113,14 +112,14 @@ class PsumLane(wiring.Component):
         written = [Signal(name=f"written_{y}") for y in range(R)]   # bottom y may read
         tops = [Signal(range(max(R, 2)), name=f"tops_{y}") for y in range(R)]
         inflight = [Signal(name=f"inflight_{y}") for y in range(R)]
-        # A bottom's reads land in a queue of READ_QUEUE values. A read is issued while
-        # the queue has room for it and for the one in flight, so with the memory's cycle
-        # of latency the lane delivers a value per cycle without looking at the PE's
-        # `ready` (one buffered value allowed a read only every third cycle: at low input
-        # density that bounded a pass at 3 * F * p cycles).
+        # A bottom's reads land in a queue of `lane_queue` values. A read is issued while
+        # the queue has room for it and for the one in flight, so with 3 and the memory's
+        # cycle of latency the lane delivers a value per cycle without looking at the
+        # PE's `ready` (with 1, a read every third cycle).
+        QD = c.lane_queue
         queue = []
         for y in range(R):
-            q = fifo.SyncFIFO(width=Shape.cast(self._shape).width, depth=READ_QUEUE)
+            q = fifo.SyncFIFO(width=Shape.cast(self._shape).width, depth=QD)
             q = ResetInserter(self.start)(q)
             m.submodules[f"rq_{y}"] = q
             queue.append(q)
@@ -150,7 +149,7 @@ class PsumLane(wiring.Component):
 
             # Bottoms read into their queues; the data arrives a cycle later.
             rlast = Signal(range(max(R, 2)), name=f"rlast_{b}")
-            rreq = [self.busy & (queue[y].level + inflight[y] < READ_QUEUE)
+            rreq = [self.busy & (queue[y].level + inflight[y] < QD)
                     & (rleft[y] != 0) & written[y] & (bank(rptr[y]) == b) for y in range(R)]
             rsel, rany = round_robin(m, f"r{b}", rreq, rlast)
             rsel_q = Signal.like(rsel, name=f"rsel_q_{b}")
