@@ -45,12 +45,11 @@ class PsumLane(wiring.Component):
     set. While ``busy``, ``w[y]`` writes the sums of the chain whose top is row ``y`` at
     consecutive addresses, and ``r[y]`` delivers the values the chain whose bottom is row
     ``y`` reads back, in address order, through a queue of ``lane_queue`` values. Each
-    row's pointers
-    run over its chain's ``fp`` entries and start over, so passes may follow each other
-    without a ``start``: ``again`` (while ``busy``) lets the bottoms read ``fp`` more
-    values when ``acc`` is set (the next pass queued in the PEs). A bottom reads an entry
-    only after the top of its chain (the nearest ``top`` row at or above it) has written
-    it in the pass before, so a bottom that runs ahead of its chain's top waits. Between
+    row's pointers run over its chain's ``fp`` entries and start over, so passes may
+    follow each other without a ``start``: ``again`` (while ``busy``) lets the bottoms
+    read ``fp`` more values when ``acc`` is set (the next pass queued in the PEs). A
+    bottom reads an entry only after the top of its chain (the nearest ``top`` row at or
+    above it) has written it in the pass before, so a bottom that runs ahead of its chain's top waits. Between
     passes ``rd_addr``/``rd_en`` read one address for the readout: ``rd_data`` the next
     cycle, held while ``rd_en`` is low.
 
