@@ -49,9 +49,9 @@ class PsumLane(wiring.Component):
     follow each other without a ``start``: ``again`` (while ``busy``) lets the bottoms
     read ``fp`` more values when ``acc`` is set (the next pass queued in the PEs). A
     bottom reads an entry only after the top of its chain (the nearest ``top`` row at or
-    above it) has written it in the pass before, so a bottom that runs ahead of its chain's top waits. Between
-    passes ``rd_addr``/``rd_en`` read one address for the readout: ``rd_data`` the next
-    cycle, held while ``rd_en`` is low.
+    above it) has written it in the pass before, so a bottom that runs ahead of its
+    chain's top waits. Between passes ``rd_addr``/``rd_en`` read one address for the
+    readout: ``rd_data`` the next cycle, held while ``rd_en`` is low.
 
     Members
     -------
