@@ -77,14 +77,18 @@ class PE1D(wiring.Component):
         Job, sampled on the ``start`` cycle.
     start : In(1)
         Begins a job when the PE is idle. While ``busy`` it queues one more run of the
-        same job (with the ``psum_en`` of ``cfg`` at that cycle), which begins as the
-        current run finishes; a further start while one is queued is ignored.
+        same job (with the ``psum_en`` of ``cfg`` at that cycle), which begins as soon as
+        the current run's last product has issued: the current run's sums drain (with its
+        own ``psum_en``) while the queued run computes. A further start while one is
+        queued is ignored.
     busy : Out(1)
-        Stays high from one run into a queued one.
+        Stays high from one run into a queued one, and until the last run's sums have
+        all drained.
     queued : Out(1)
         A run is queued.
     done : Out(1)
-        One-cycle pulse after the last output transfer of a job.
+        One-cycle pulse as a run ends: after its last output transfer, or, when a queued
+        run begins behind it, after its last product.
     wgt, act : In(stream.Signature(...))
         Filter weights and input activations (entries of ``hw.skip.entry_layout`` with
         ``zero_skip``).
@@ -216,34 +220,44 @@ class PE1D(wiring.Component):
             m.d.sync += pw.eq(Mux(pw == PD - 1, 0, pw + 1))
 
         # -- drain: psum_out = psum + psum_in, through an output register ------------------
+        # The first `old_left` sums in the spad are the previous run's, which drain with
+        # its `psum_en` (`old_en`) while a queued run computes behind them.
         pr = Signal(range(PD))
+        old_left = Signal(range(PD + 1))
+        old_en = Signal()
+        psum_en = Mux(old_left != 0, old_en, job.psum_en)
         out_free = ~self.psum_out.valid | self.psum_out.ready
         have = pending != 0
         produce = Signal()
         m.d.comb += [
             pspad_r.addr.eq(pr),
-            self.psum_in.ready.eq(out_free & have & job.psum_en),
-            produce.eq(out_free & have & (self.psum_in.valid | ~job.psum_en)),
+            self.psum_in.ready.eq(out_free & have & psum_en),
+            produce.eq(out_free & have & (self.psum_in.valid | ~psum_en)),
         ]
         with m.If(out_free):
             m.d.sync += self.psum_out.valid.eq(produce)
         with m.If(produce):
             m.d.sync += [
                 self.psum_out.payload.eq(
-                    pspad_r.data + Mux(job.psum_en, self.psum_in.payload, 0)),
+                    pspad_r.data + Mux(psum_en, self.psum_in.payload, 0)),
                 pr.eq(Mux(pr == PD - 1, 0, pr + 1)),
             ]
         m.d.sync += [
             pending.eq(pending + done_sum - produce),
             alloc.eq(alloc + (win.issue & win.first) - produce),
+            old_left.eq(old_left - (produce & (old_left != 0))),
         ]
 
         # -- job control: a start while busy queues one more run of the job -----------------
-        finished = (busy & (f == job.f) & (alloc == 0) & ~self.psum_out.valid
-                    & win.a_done & w_done)
-        m.d.sync += self.done.eq(finished)
+        # A run is over when its last product has issued and its input and weights are all
+        # in. Its sums must also have drained, unless a queued run follows and no earlier
+        # run's sums are still draining: then that run begins at once behind them.
+        issued = busy & (f == job.f) & win.a_done & w_done
+        drained = (alloc == 0) & ~self.psum_out.valid
         again = Signal()                # a run of the job is queued
         again_psum_en = Signal()        # with this psum_en
+        finished = issued & (drained | (again & (old_left == 0)))
+        m.d.sync += self.done.eq(finished)
         m.d.comb += self.queued.eq(again)
         with m.If(busy & self.start & ~finished & ~again):
             m.d.sync += [again.eq(1), again_psum_en.eq(self.cfg.psum_en)]
@@ -258,11 +272,10 @@ class PE1D(wiring.Component):
         with m.If(restart):
             m.d.sync += job.psum_en.eq(Mux(again, again_psum_en, self.cfg.psum_en))
         with m.If((~busy & self.start) | restart):
-            m.d.sync += [
-                f.eq(0), k.eq(0), kbase.eq(0),
-                pw.eq(0), pr.eq(0), pending.eq(0), alloc.eq(0),
-                *(sig.eq(0) for sig in win.resets),
-            ]
+            m.d.sync += [f.eq(0), k.eq(0), kbase.eq(0), *(sig.eq(0) for sig in win.resets)]
+        with m.If(restart):
+            # No product issues on this cycle; the sums still in the spad are this run's.
+            m.d.sync += [old_left.eq(alloc - produce), old_en.eq(job.psum_en)]
         return m
 
     def _dense_window(self, m, win, job, w_loaded, kbase, w_off, mac):

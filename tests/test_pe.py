@@ -176,33 +176,42 @@ def test_counters_can_be_left_out():
     assert {"macs", "gated"}.isdisjoint(PE1D(config=cfg, counters=False).signature.members)
 
 
-@pytest.mark.parametrize("variant", ["tiny", "skip"])
-def test_pe_runs_queued_job(request, variant):
+@pytest.mark.parametrize("variant", ["tiny", "skip", "one-psum", "skip-tight-spad"])
+@pytest.mark.parametrize("stall", [0.0, 0.9], ids=["free", "slow-sink"])
+def test_pe_runs_queued_job(request, variant, stall):
     """A start while busy queues another run of the job with its own ``psum_en``; it
-    begins as soon as the current run finishes (``busy`` stays high), and every run's
-    outputs are exact. A start while a run is queued is not lost: the testbench waits for
-    ``queued`` to fall before it starts the next."""
+    begins as soon as the current run's last product has issued (``busy`` stays high),
+    while that run's sums still drain, and every run's outputs are exact. A start while
+    a run is queued is not lost: the testbench waits for ``queued`` to fall before it
+    starts the next."""
     cfg = VARIANTS[variant]
     seed, rng = seeded_rng(request.node.name)
-    shape = dict(s=3, f=5, u=1, p=2, q=2)
-    jobs = random_pe_jobs(rng, cfg, 4, shapes=[dict(shape, psum_en=False),
+    shape = next(sh for sh in (dict(s=3, f=5, u=1, p=2, q=2), dict(s=2, f=5, u=1, p=1, q=2))
+                 if pe_job_fits(cfg, dict(sh, psum_en=True)))
+    jobs = random_pe_jobs(rng, cfg, 6, shapes=[dict(shape, psum_en=False),
                                                dict(shape, psum_en=True)])
-    seen = {"queued": 0, "idle_between": 0}
+    per_run = jobs[0]["f"] * jobs[0]["p"]
+    seen = {"queued": 0, "idle_between": 0, "overlap": 0}
 
     def monitor(dut):
         async def watch(ctx):
-            runs = 0
-            async for _clk, _rst, queued, busy, done in ctx.tick().sample(
-                    dut.queued, dut.busy, dut.done):
+            runs = outs = 0
+            async for _clk, _rst, queued, busy, done, issue, out in ctx.tick().sample(
+                    dut.queued, dut.busy, dut.done, dut.fire | dut.skip,
+                    dut.psum_out.valid & dut.psum_out.ready):
                 seen["queued"] += queued
+                # A product of a later run while an earlier run's sums are still out.
+                seen["overlap"] += issue and outs < runs * per_run
                 runs += done
+                outs += out
                 if 0 < runs < len(jobs) and not busy:
                     seen["idle_between"] += 1
         return watch
 
-    run_pe_jobs(cfg, jobs, seed=seed, rng=rng, idle=0.0, stall=0.0, monitor=monitor,
+    run_pe_jobs(cfg, jobs, seed=seed, rng=rng, idle=0.0, stall=stall, monitor=monitor,
                 queue=True)
     assert seen["queued"] > 0 and seen["idle_between"] == 0, (seed, seen)
+    assert seen["overlap"] > 0, (seed, seen)
 
 
 @pytest.mark.parametrize("variant", ["tiny", "eyeriss", "skip"])
