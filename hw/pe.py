@@ -151,7 +151,10 @@ class PE1D(wiring.Component):
             m.d.comb += [self.macs.eq(mac.macs), self.gated.eq(mac.gated)]
 
         m.submodules.fspad = fspad = memory.Memory(shape=self._wgt_shape, depth=FD, init=[])
-        m.submodules.pspad = pspad = memory.Memory(shape=self._acc_shape, depth=PD, init=[])
+        # Each finished sum keeps the psum_en of its run: a queued run's sums may follow
+        # the previous run's in the spad while those drain.
+        psum_entry = data.StructLayout({"sum": self._acc_shape, "en": 1})
+        m.submodules.pspad = pspad = memory.Memory(shape=psum_entry, depth=PD, init=[])
         fspad_w, fspad_r = fspad.write_port(), fspad.read_port(domain="comb")
         pspad_w, pspad_r = pspad.write_port(), pspad.read_port(domain="comb")
 
@@ -204,28 +207,25 @@ class PE1D(wiring.Component):
                 m.d.sync += [k.eq(k + 1), kbase.eq(kbase + job.qs)]
 
         # -- write-back: finished sums queue in the psum spad, `latency` cycles later ----------
-        done_sum = win.issue & win.last
+        done_sum, done_en = win.issue & win.last, job.psum_en
         for _ in range(mac.latency):
-            delayed = Signal()
-            m.d.sync += delayed.eq(done_sum)
-            done_sum = delayed
+            delayed, delayed_en = Signal(), Signal()
+            m.d.sync += [delayed.eq(done_sum), delayed_en.eq(done_en)]
+            done_sum, done_en = delayed, delayed_en
         pw = Signal(range(PD))
         pending = Signal(range(PD + 1))                # written and not yet drained
         m.d.comb += [
             pspad_w.addr.eq(pw),
-            pspad_w.data.eq(mac.acc),
+            pspad_w.data.sum.eq(mac.acc),
+            pspad_w.data.en.eq(done_en),
             pspad_w.en.eq(done_sum),
         ]
         with m.If(done_sum):
             m.d.sync += pw.eq(Mux(pw == PD - 1, 0, pw + 1))
 
         # -- drain: psum_out = psum + psum_in, through an output register ------------------
-        # The first `old_left` sums in the spad are the previous run's, which drain with
-        # its `psum_en` (`old_en`) while a queued run computes behind them.
         pr = Signal(range(PD))
-        old_left = Signal(range(PD + 1))
-        old_en = Signal()
-        psum_en = Mux(old_left != 0, old_en, job.psum_en)
+        psum_en = pspad_r.data.en
         out_free = ~self.psum_out.valid | self.psum_out.ready
         have = pending != 0
         produce = Signal()
@@ -239,24 +239,23 @@ class PE1D(wiring.Component):
         with m.If(produce):
             m.d.sync += [
                 self.psum_out.payload.eq(
-                    pspad_r.data + Mux(psum_en, self.psum_in.payload, 0)),
+                    pspad_r.data.sum + Mux(psum_en, self.psum_in.payload, 0)),
                 pr.eq(Mux(pr == PD - 1, 0, pr + 1)),
             ]
         m.d.sync += [
             pending.eq(pending + done_sum - produce),
             alloc.eq(alloc + (win.issue & win.first) - produce),
-            old_left.eq(old_left - (produce & (old_left != 0))),
         ]
 
         # -- job control: a start while busy queues one more run of the job -----------------
         # A run is over when its last product has issued and its input and weights are all
-        # in. Its sums must also have drained, unless a queued run follows and no earlier
-        # run's sums are still draining: then that run begins at once behind them.
+        # in. Its sums must also have drained, unless a queued run follows: that run begins
+        # at once, and the sums drain behind it.
         issued = busy & (f == job.f) & win.a_done & w_done
         drained = (alloc == 0) & ~self.psum_out.valid
         again = Signal()                # a run of the job is queued
         again_psum_en = Signal()        # with this psum_en
-        finished = issued & (drained | (again & (old_left == 0)))
+        finished = issued & (drained | again)
         m.d.sync += self.done.eq(finished)
         m.d.comb += self.queued.eq(again)
         with m.If(busy & self.start & ~finished & ~again):
@@ -273,9 +272,6 @@ class PE1D(wiring.Component):
             m.d.sync += job.psum_en.eq(Mux(again, again_psum_en, self.cfg.psum_en))
         with m.If((~busy & self.start) | restart):
             m.d.sync += [f.eq(0), k.eq(0), kbase.eq(0), *(sig.eq(0) for sig in win.resets)]
-        with m.If(restart):
-            # No product issues on this cycle; the sums still in the spad are this run's.
-            m.d.sync += [old_left.eq(alloc - produce), old_en.eq(job.psum_en)]
         return m
 
     def _dense_window(self, m, win, job, w_loaded, kbase, w_off, mac):
