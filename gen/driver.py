@@ -192,7 +192,7 @@ def registers(mp, config, *, shift=None, relu=False):
         "wq": wq, "hwq": L.h * wq, "nplane": mp.channel_folds * L.h * wq,
         "padq": L.pad * mp.q, "pwq": L.pad_top * wq, "eu": mp.e * L.stride,
         "euwq": mp.e * L.stride * wq, "scu": mp.set_cols * L.stride, "fp": L.f * mp.p,
-        "spread": int(mp.lane_spread), "tp": mp.t * mp.p, "shp": mp.sets_h * mp.p,
+        "spread": int(mp.lane_spread), "dbuf": int(mp.lane_halves), "tp": mp.t * mp.p, "shp": mp.sets_h * mp.p,
         "hl_full": (mp.e - 1) * L.stride + L.r - 1,
         "hl_layer": (L.e - 1) * L.stride + L.r - 1,
         "n_in": n_in, "qs": mp.q * L.s, "qu": mp.q * L.stride, "pqs": pqs,

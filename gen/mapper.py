@@ -144,6 +144,18 @@ class Mapping:
         banks = c.lane_banks
         return banks > 1 and ceil(self.chains_per_column / banks) * fp <= c.psum_lane // banks
 
+    @property
+    def lane_halves(self):
+        """Whether the chains' psums (:meth:`lane_base`) fit in half of the lanes: the
+        lower half of every bank when spread over the banks, the lower half of the lane
+        when packed. Then consecutive filter folds or strips use the two halves in turn,
+        and one is read out while the next computes (``hw.array.PEArray.half_bit``)."""
+        c, fp = self.config, self.layer.f * self.p
+        if self.lane_spread:
+            half = c.psum_lane // c.lane_banks // 2
+            return ceil(self.chains_per_column / c.lane_banks) * fp <= half
+        return c.psum_lane >= 2 and self.chains_per_column * fp <= c.psum_lane // 2
+
     def lane_base(self, slot):
         """Lane address of the first psum of chain ``slot`` (``v * segments + sg``)."""
         c, fp = self.config, self.layer.f * self.p

@@ -30,7 +30,7 @@ REGISTERS = (
     "e", "segments", "sets_v", "sets_h", "set_cols", "t", "p", "q", "ffolds", "cfolds",
     # products
     "nbi", "row_last_n", "nbw", "pqs_last", "wq", "hwq", "nplane", "padq", "pwq", "eu",
-    "euwq", "scu", "fp", "spread", "tp", "shp", "hl_full", "hl_layer",
+    "euwq", "scu", "fp", "spread", "dbuf", "tp", "shp", "hl_full", "hl_layer",
     "n_in", "qs", "qu", "pqs", "nq", "passes",
     # output stage
     "requant", "relu", "shift",
@@ -120,6 +120,7 @@ def register_bounds(config):
         "scu": set_cols * U,
         "fp": min(F * p, c.psum_lane),
         "spread": int(c.lane_banks > 1),
+        "dbuf": int(c.psum_lane // c.lane_banks >= 2),
         "tp": min(copies * p, c.max_m + p - 1),     # t <= ceil(m / p)
         "shp": c.cols * p,
         "hl_full": min((e - 1) * U + R - 1, hl),
@@ -135,7 +136,7 @@ def register_bounds(config):
         "requant": 1, "relu": 1, "shift": c.acc_bits + 1,
     }
     # Counts, sizes and their products are at least 1; paddings, flags and these at least 0.
-    zero = {"pad_top", "padq", "pwq", "spread", "hl_full", "hl_layer", "requant", "relu",
+    zero = {"pad_top", "padq", "pwq", "spread", "dbuf", "hl_full", "hl_layer", "requant", "relu",
             "shift"}
     return {name: range(0 if name in zero else 1, top + 1) for name, top in highest.items()}
 
@@ -445,10 +446,19 @@ class Accelerator(wiring.Component):
         r_eeb = Signal(upto((bound["segments"] - 1) * bound["set_cols"]))
         r_idx = Signal(range(bound["fp"]))
         r_k = Signal(range(bound["p"]))
-        r_m = ffm + r_vgp + r_hp + r_k
-        chain_ok = (r_vgp + r_hp < reg["tp"]) & (r_ee < rows_in_strip)   # g < t
+        # The fold being read out: its first filter, output rows and lane half. The next
+        # fold computes meanwhile when the lanes hold both (register `dbuf`): each fold's
+        # psums go to one half of the lanes, alternately (`half`).
+        half = Signal()
+        half_bit = Mux(reg["spread"], PEArray.half_bit(c, True), PEArray.half_bit(c, False))
+        ro_go, ro_idle = Signal(), Signal()
+        ro_ffm = Signal.like(ffm)
+        ro_rows = Signal(range(bound["e"] + 1))
+        ro_half = Signal()
+        r_m = ro_ffm + r_vgp + r_hp + r_k
+        chain_ok = (r_vgp + r_hp < reg["tp"]) & (r_ee < ro_rows)   # g < t
         cols_left = reg["set_cols"] - r_j
-        rows_left = rows_in_strip - r_ee
+        rows_left = ro_rows - r_ee
         r_nc = Mux(cols_left < W, cols_left, W)
         r_n = Signal(range(W + 1))
         m.d.comb += r_n.eq(Mux(rows_left < r_nc, rows_left, r_nc))
@@ -464,7 +474,7 @@ class Accelerator(wiring.Component):
             self.out.payload.data.eq(out_buf),
             self.out.payload.n.eq(out_cnt),
             arr.rd_col.eq(r_x),
-            arr.rd_addr.eq(r_slot + r_idx),
+            arr.rd_addr.eq((r_slot + r_idx) | Mux(ro_half, half_bit, 0)),
             arr.rd_en.eq(~stall),
             bias_r.addr.eq(r_m),
         ]
@@ -510,6 +520,7 @@ class Accelerator(wiring.Component):
             arr.job.p.eq(reg["p"]), arr.job.q.eq(reg["q"]), arr.job.acc.eq(cf != 0),
             arr.job.n_in.eq(reg["n_in"]), arr.job.qs.eq(reg["qs"]), arr.job.qu.eq(reg["qu"]),
             arr.job.pqs.eq(reg["pqs"]), arr.job.nq.eq(reg["nq"]), arr.job.fp.eq(reg["fp"]),
+            arr.job.flip.eq(Mux(half, half_bit, 0)),
         ]
         m.d.sync += self.done.eq(0)
 
@@ -518,6 +529,7 @@ class Accelerator(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [busy.eq(1), ni.eq(0), e0.eq(0), e0u.eq(0), e0wq.eq(0),
                                  ff.eq(0), ffm.eq(0), cf.eq(0), plane.eq(0), plane_n.eq(0),
+                                 half.eq(0),
                                  out_cnt.eq(0), out_full.eq(0)]
                     m.next = "STRIP"
             with m.State("STRIP"):
@@ -577,12 +589,43 @@ class Accelerator(wiring.Component):
                 with m.If(~i_busy & ~last_cf & ~arr.queued):
                     m.d.sync += [cf.eq(cf + 1), plane.eq(plane + reg["hwq"])]
                     m.next = "PASS"
-                with m.Elif(arr_done & ~i_busy & last_cf):
+                with m.Elif(arr_done & ~i_busy & last_cf & ro_idle):
+                    # The fold's psums are all in the lanes: the readout takes them.
+                    m.d.comb += ro_go.eq(1)
                     m.d.sync += [
                         r_v.eq(0), r_h.eq(0), r_sg.eq(0), r_j.eq(0), r_x.eq(0),
                         r_xh.eq(0), r_slot.eq(0), r_vslot.eq(0), r_vgp.eq(0),
                         r_hp.eq(0), r_ee.eq(0), r_eeb.eq(0), r_idx.eq(0), r_k.eq(0),
+                        ro_ffm.eq(ffm), ro_rows.eq(rows_in_strip), ro_half.eq(half),
                     ]
+                    m.next = "NEXT"
+            with m.State("NEXT"):
+                # The next fold starts while this one is read out if the lanes hold both;
+                # the layer ends when the last readout has left.
+                more = (~is_last(ff, reg["ffolds"]) | (e0 + reg["e"] < reg["e_out"])
+                        | ~is_last(ni, reg["n"]))
+                with m.If(more & (reg["dbuf"] | ro_idle)):
+                    m.d.sync += [cf.eq(0), plane.eq(plane_n), half.eq(half ^ reg["dbuf"])]
+                    with m.If(~is_last(ff, reg["ffolds"])):
+                        m.d.sync += [ff.eq(ff + 1), ffm.eq(ffm + reg["tp"])]
+                        m.next = "PASS"
+                    with m.Elif(e0 + reg["e"] < reg["e_out"]):
+                        m.d.sync += [ff.eq(0), ffm.eq(0), e0.eq(e0 + reg["e"]),
+                                     e0u.eq(e0u + reg["eu"]), e0wq.eq(e0wq + reg["euwq"])]
+                        m.next = "STRIP"
+                    with m.Else():
+                        m.d.sync += [ff.eq(0), ffm.eq(0), e0.eq(0), e0u.eq(0), e0wq.eq(0),
+                                     ni.eq(ni + 1), plane_n.eq(plane_n + reg["nplane"]),
+                                     plane.eq(plane_n + reg["nplane"])]
+                        m.next = "STRIP"
+                with m.Elif(~more & ro_idle & ~c_valid & ~d_valid & ~out_full):
+                    m.d.sync += [busy.eq(0), self.done.eq(1), load_row.eq(0)]
+                    m.next = "IDLE"
+
+        # -- readout sequencer: runs beside the main one ---------------------------------------
+        with m.FSM(name="readout") as ro_fsm:
+            with m.State("IDLE"):
+                with m.If(ro_go):
                     m.next = "READ"
             with m.State("READ"):
                 # Stage A issues lane and bias reads; stages B-D, a cycle apart, make the
@@ -619,27 +662,11 @@ class Accelerator(wiring.Component):
                         with m.Else():
                             m.next = "DRAIN"
             with m.State("DRAIN"):
+                # The last read's data is taken into stage C on the next cycle that moves.
                 with m.If(~stall):
                     m.d.sync += b_valid.eq(0)
-                with m.If(~b_valid & ~c_valid & ~d_valid & ~out_full):
-                    m.next = "NEXT"
-            with m.State("NEXT"):
-                m.d.sync += [cf.eq(0), plane.eq(plane_n)]
-                with m.If(~is_last(ff, reg["ffolds"])):
-                    m.d.sync += [ff.eq(ff + 1), ffm.eq(ffm + reg["tp"])]
-                    m.next = "PASS"
-                with m.Elif(e0 + reg["e"] < reg["e_out"]):
-                    m.d.sync += [ff.eq(0), ffm.eq(0), e0.eq(e0 + reg["e"]),
-                                 e0u.eq(e0u + reg["eu"]), e0wq.eq(e0wq + reg["euwq"])]
-                    m.next = "STRIP"
-                with m.Elif(~is_last(ni, reg["n"])):
-                    m.d.sync += [ff.eq(0), ffm.eq(0), e0.eq(0), e0u.eq(0), e0wq.eq(0),
-                                 ni.eq(ni + 1), plane_n.eq(plane_n + reg["nplane"]),
-                                 plane.eq(plane_n + reg["nplane"])]
-                    m.next = "STRIP"
-                with m.Else():
-                    m.d.sync += [busy.eq(0), self.done.eq(1), load_row.eq(0)]
                     m.next = "IDLE"
+        m.d.comb += [ro_idle.eq(ro_fsm.ongoing("IDLE")), arr.rd_own.eq(~ro_idle)]
 
         # -- counters ------------------------------------------------------------------------
         m.d.comb += [

@@ -50,11 +50,13 @@ def array_cfg_layout(config):
 
 
 def array_job_layout(config):
-    """One pass: the PE job (without ``psum_en``), whether bottoms add lane psums, and
-    ``fp = f * p``, the psums of each chain."""
+    """One pass: the PE job (without ``psum_en``), whether bottoms add lane psums,
+    ``fp = f * p``, the psums of each chain, and ``flip``, ORed into every lane address
+    of the pass (:meth:`PEArray.half_bit`)."""
     fields = {name: f.shape for name, f in pe_cfg_layout(config) if name != "psum_en"}
     fields["acc"] = 1
     fields["fp"] = range(config.max_f * config.psum_spad + 1)
+    fields["flip"] = range(config.psum_lane)
     return data.StructLayout(fields)
 
 
@@ -82,9 +84,10 @@ class PEArray(wiring.Component):
     slowest at every pass, and the lanes hold a bottom's read of a psum until its chain's
     top has written it in the pass before; ``queued`` is high while a PE still holds a
     queued pass (another start would be lost). ``done`` pulses when every active PE has
-    finished every pass. Between passes, ``rd_col``/``rd_addr`` read the lanes of ``read_width``
-    neighbouring columns from ``rd_col`` at one address (data on ``rd_data`` one cycle
-    later; columns past the array read as zero).
+    finished every pass. While ``rd_own`` is high (between passes, or while passes run
+    in the other half of the lanes, ``job.flip``), ``rd_col``/``rd_addr`` read the lanes of
+    ``read_width`` neighbouring columns from ``rd_col`` at one address (data on ``rd_data``
+    one cycle later; columns past the array read as zero), and the bottoms' lane reads wait.
 
     Members
     -------
@@ -93,8 +96,8 @@ class PEArray(wiring.Component):
     start : In(1)
     busy, queued, done : Out(1)
     filt, ifm : In(stream.Signature(packet_layout(...)))
-    rd_col, rd_addr, rd_en : In(...)
-        Lane readout between passes; ``rd_data`` holds while ``rd_en`` is low.
+    rd_col, rd_addr, rd_en, rd_own : In(...)
+        Lane readout; ``rd_data`` holds while ``rd_en`` is low and ``rd_own`` high.
     rd_data : Out(ArrayLayout(acc, read_width))
         ``read_width = min(beat, cols)``: one output beat's worth of columns.
     macs, gated, pe_busy, lane_reads, lane_writes, psum_hops, filt_beats, ifm_beats :
@@ -126,6 +129,7 @@ class PEArray(wiring.Component):
             "rd_col":  In(range(c.cols)),
             "rd_addr": In(range(c.psum_lane)),
             "rd_en":   In(1),
+            "rd_own":  In(1),
             "rd_data": Out(data.ArrayLayout(self._acc, self.read_width(c))),
             **{name: Out(c.counter_width) for name in counters},
         })
@@ -137,6 +141,13 @@ class PEArray(wiring.Component):
         names = ("macs", "gated", "pe_busy", "lane_reads", "lane_writes", "psum_hops",
                  "filt_beats", "ifm_beats")
         return names + (cls.SKIP_COUNTERS if config.zero_skip else ())
+
+    @staticmethod
+    def half_bit(config, spread):
+        """The lane-address bit of the other half of the lanes (``job.flip``): the top bit
+        within a bank for chains spread over the banks, the top address bit for chains
+        packed from address 0 (``gen.mapper.Mapping.lane_halves``)."""
+        return config.psum_lane // config.lane_banks // 2 if spread else config.psum_lane // 2
 
     @staticmethod
     def read_width(config):
@@ -236,7 +247,8 @@ class PEArray(wiring.Component):
             col = [pes[y][x] for y in range(R)]
             roles = [role[y][x] for y in range(R)]
             m.d.comb += [lane.start.eq(self.start & ~busy), lane.again.eq(self.start & busy),
-                         lane.busy.eq(busy),
+                         lane.busy.eq(busy), lane.flip.eq(self.job.flip),
+                         lane.rd_own.eq(self.rd_own),
                          lane.acc.eq(self.job.acc), lane.fp.eq(self.job.fp),
                          lane.rd_addr.eq(self.rd_addr), lane.rd_en.eq(self.rd_en)]
             for y in range(R):

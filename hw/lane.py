@@ -50,8 +50,11 @@ class PsumLane(wiring.Component):
     read ``fp`` more values when ``acc`` is set (the next pass queued in the PEs). A
     bottom reads an entry only after the top of its chain (the nearest ``top`` row at or
     above it) has written it in the pass before, so a bottom that runs ahead of its
-    chain's top waits. Between passes ``rd_addr``/``rd_en`` read one address for the
-    readout: ``rd_data`` the next cycle, held while ``rd_en`` is low.
+    chain's top waits. Every pass address is ORed with ``flip`` (zero, or one address
+    bit that no chain's entries use), so a fold's passes may run in one half of the lane
+    while the other half is read out. While ``rd_own`` is high the read ports are the
+    readout's and the bottoms' reads wait: ``rd_addr``/``rd_en`` read one address,
+    ``rd_data`` the next cycle, held while ``rd_en`` is low.
 
     Members
     -------
@@ -61,7 +64,7 @@ class PsumLane(wiring.Component):
     fp : In(range(...))
     w : In(stream.Signature(shape)).array(rows)
     r : Out(stream.Signature(shape)).array(rows)
-    rd_addr, rd_en : In(...)
+    rd_addr, rd_en, rd_own, flip : In(...)
     rd_data : Out(shape)
     writes, reads : Out(range(lane_banks + 1))
         Lane accesses this cycle.
@@ -84,6 +87,8 @@ class PsumLane(wiring.Component):
             "r":       Out(stream.Signature(shape)).array(R),
             "rd_addr": In(range(c.psum_lane)),
             "rd_en":   In(1),
+            "rd_own":  In(1),
+            "flip":    In(range(c.psum_lane)),
             "rd_data": Out(shape),
             "writes":  Out(range(K + 1)),
             "reads":   Out(range(K + 1)),
@@ -126,6 +131,12 @@ class PsumLane(wiring.Component):
         with m.If(self.rd_en):
             m.d.sync += rd_bank.eq(bank(self.rd_addr))
 
+        # The addresses a pass uses: the pointers with the `flip` bit.
+        wadr = [Signal(range(c.psum_lane), name=f"wadr_{y}") for y in range(R)]
+        radr = [Signal(range(c.psum_lane), name=f"radr_{y}") for y in range(R)]
+        for y in range(R):
+            m.d.comb += [wadr[y].eq(wptr[y] | self.flip), radr[y].eq(rptr[y] | self.flip)]
+
         writes, reads = [], []
         for b in range(K):
             mem = memory.Memory(shape=self._shape, depth=depth, init=[])
@@ -134,12 +145,12 @@ class PsumLane(wiring.Component):
 
             # Tops write, one per cycle, round robin among those pointing into this bank.
             wlast = Signal(range(max(R, 2)), name=f"wlast_{b}")
-            wreq = [self.w[y].valid & (bank(wptr[y]) == b) for y in range(R)]
+            wreq = [self.w[y].valid & (bank(wadr[y]) == b) for y in range(R)]
             wsel, wany = round_robin(m, f"w{b}", wreq, wlast)
             with m.Switch(wsel):
                 for y in range(R):
                     with m.Case(y):
-                        m.d.comb += [wr.addr.eq(offset(wptr[y])),
+                        m.d.comb += [wr.addr.eq(offset(wadr[y])),
                                      wr.data.eq(self.w[y].payload)]
                         with m.If(wany):
                             m.d.comb += [wr.en.eq(1), self.w[y].ready.eq(1), wrote[y].eq(1)]
@@ -148,20 +159,21 @@ class PsumLane(wiring.Component):
 
             # Bottoms read into their queues; the data arrives a cycle later.
             rlast = Signal(range(max(R, 2)), name=f"rlast_{b}")
-            rreq = [self.busy & (queue[y].level + inflight[y] < QD)
-                    & (rleft[y] != 0) & written[y] & (bank(rptr[y]) == b) for y in range(R)]
+            rreq = [self.busy & ~self.rd_own & (queue[y].level + inflight[y] < QD)
+                    & (rleft[y] != 0) & written[y] & (bank(radr[y]) == b) for y in range(R)]
             rsel, rany = round_robin(m, f"r{b}", rreq, rlast)
             rsel_q = Signal.like(rsel, name=f"rsel_q_{b}")
             rany_q = Signal(name=f"rany_q_{b}")
             m.d.sync += [rsel_q.eq(rsel), rany_q.eq(rany)]
-            # Between passes the banks belong to the readout, which may hold their data.
-            m.d.comb += [rd.addr.eq(Mux(self.busy, 0, offset(self.rd_addr))),
-                         rd.en.eq(self.busy | self.rd_en)]
+            # While `rd_own` the banks' read ports belong to the readout, which may hold
+            # their data.
+            m.d.comb += [rd.addr.eq(Mux(self.rd_own, offset(self.rd_addr), 0)),
+                         rd.en.eq(~self.rd_own | self.rd_en)]
             with m.Switch(rsel):
                 for y in range(R):
                     with m.Case(y):
                         with m.If(rany):
-                            m.d.comb += [rd.addr.eq(offset(rptr[y])), read[y].eq(1)]
+                            m.d.comb += [rd.addr.eq(offset(radr[y])), read[y].eq(1)]
                             m.d.sync += rlast.eq(y)
             for y in range(R):
                 with m.If(rany_q & (rsel_q == y)):

@@ -82,22 +82,24 @@ def expected_config(prog, cfg):
 def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
     """Run ``prog`` on the accelerator; returns the outputs, the counters (and
     ``beats_seen``, ``config``: the array configuration writes of each strip,
-    ``queued_passes``: passes the controller queued in the busy array)."""
+    ``queued_passes``: passes the controller queued in the busy array,
+    ``readout_overlap``: cycles the readout owned the lanes while the array computed)."""
     dut = Accelerator(config=cfg)
     B = cfg.beat
     values, counters, beats = [], {}, [0]
     strips = []
 
-    queued = [0]
+    queued, overlap = [0], [0]
 
     async def config_monitor(ctx):
         arr = dut.array
         acfg = arr.cfg
         writes_per_strip = cfg.rows * (2 + cfg.cols)   # two row IDs, then the row's PEs
         writes = []
-        async for _, _, valid, ready, payload, start, busy in ctx.tick().sample(
-                acfg.valid, acfg.ready, acfg.payload, arr.start, arr.busy):
+        async for _, _, valid, ready, payload, start, busy, rd_own in ctx.tick().sample(
+                acfg.valid, acfg.ready, acfg.payload, arr.start, arr.busy, arr.rd_own):
             queued[0] += start and busy
+            overlap[0] += busy and rd_own
             if valid and ready:
                 p = payload
                 writes.append({"kind": p.kind, "y": p.y, "x": p.x, "id": p.id,
@@ -140,6 +142,7 @@ def run_program(cfg, prog, *, rng, idle=0.0, stall=0.0):
     counters["beats_seen"] = beats[0]
     counters["config"] = strips
     counters["queued_passes"] = queued[0]
+    counters["readout_overlap"] = overlap[0]
     return prog.decode(values), counters
 
 
@@ -181,6 +184,13 @@ def test_accelerator_layer(request, name, zero_skip):
     assert counters["config"] == expected_config(prog, cfg)
     if name == "chain-hazard":      # the case is there to queue passes
         assert counters["queued_passes"] > 0, counters
+    # A fold is read out while the next computes only when the lanes hold both; the
+    # next filter fold of a strip starts at once (a strip reconfigures the array first).
+    mp = prog.mapping
+    if not mp.lane_halves:
+        assert counters["readout_overlap"] == 0, counters
+    elif mp.filter_folds > 1:
+        assert counters["readout_overlap"] > 0, counters
 
 
 @pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])

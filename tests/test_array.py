@@ -85,6 +85,7 @@ def run_layer(cfg, layer, x, w, *, rng, idle=0.0):
                 continue
             n, e0, ff, chains = step["readout"]
             p = mapping.p
+            ctx.set(dut.rd_own, 1)
             for ch in chains:
                 base = mapping.lane_base(ch.slot)
                 for f in range(layer.f):
@@ -96,6 +97,7 @@ def run_layer(cfg, layer, x, w, *, rng, idle=0.0):
                         await ctx.tick()
                         if m_ < layer.m:
                             out[n, m_, e0 + ch.ee, f] = ctx.get(dut.rd_data[0])
+            ctx.set(dut.rd_own, 0)
         for name in ("macs", "gated", "pe_busy", "lane_reads", "lane_writes", "psum_hops"):
             counters[name] = ctx.get(getattr(dut, name))
 

@@ -5,6 +5,7 @@ import pytest
 
 from gen.config import preset
 from gen.mapper import ALEXNET, EYERISS_ACTIVE_PES, Layer, MappingError, map_layer
+from hw.array import PEArray
 
 from .sim import seeded_rng
 
@@ -35,6 +36,20 @@ def _check_fits(mapping):
     assert mapping.active_pes <= cfg.pes
     # Every chain of a column keeps F * p psums in the column's lane.
     assert mapping.chains_per_column * mapping.layer.f * mapping.p <= cfg.psum_lane
+    # Two folds side by side (lane_halves): with the flip bit (hw.array.PEArray.half_bit)
+    # every psum of every chain has an address of its own, in the lane, that is no
+    # psum's unflipped address (spread chains: in the same bank).
+    depth = cfg.psum_lane // cfg.lane_banks
+    bit = PEArray.half_bit(cfg, mapping.lane_spread)
+    fp = layer.f * mapping.p
+    used = {mapping.lane_base(i) + j for i in range(mapping.chains_per_column)
+            for j in range(fp)}
+    flipped = {a | bit for a in used}
+    fits = (bit > 0 and used.isdisjoint(flipped) and len(flipped) == len(used)
+            and max(flipped) < cfg.psum_lane
+            and (not mapping.lane_spread or all(a // depth == (a | bit) // depth
+                                                for a in used)))
+    assert mapping.lane_halves == fits, mapping.summary()
 
 
 def test_random_layers_fit_and_cover_the_work(request):
