@@ -51,6 +51,7 @@ _INT_RANGES = {
     "glb_banks":     (1, 64),
     "beat":          (1, 16),
     "skip_queue":    (1, 64),
+    "skip_slack":    (0, 4096),
 }
 _BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "zero_gate", "zero_skip")
 
@@ -135,6 +136,11 @@ class Config:
     skip_queue : int
         Depth of each PE's queue of non-zero values (with ``zero_skip``); 16 fits one
         LUT-RAM column on ECP5 and gains 2-3% over 4 at densities 0.25-0.5.
+    skip_slack : int
+        Psum-spad entries each PE has beyond ``psum_spad`` with ``zero_skip`` (the
+        mapping still keeps ``p <= psum_spad``): finished sums a PE may hold while the PE
+        above, whose sparse windows took longer, catches up, so the PEs of a psum chain
+        drift apart by that many sums instead of waiting for each other.
     """
 
     name:          str = "custom"
@@ -169,6 +175,7 @@ class Config:
     beat:          int = 4
     zero_skip:     bool = False
     skip_queue:    int = 16
+    skip_slack:    int = 24
 
     def __post_init__(self):
         check_fields(self, _INT_RANGES, _BOOL_FIELDS)

@@ -61,7 +61,9 @@ class PE1D(wiring.Component):
     One MAC issues per cycle
     whenever its operands are present and the psum spad, which queues finished sums for
     output, has room. The caller keeps ``p * q * S <= filter_spad``,
-    ``q * max(S, U) <= ifmap_spad`` and ``p <= psum_spad``.
+    ``q * max(S, U) <= ifmap_spad`` and ``p <= psum_spad``. With ``zero_skip`` the psum
+    spad has ``skip_slack`` more entries, so the PE may finish that many more sums ahead
+    of the PE above it, whose windows may hold more non-zero values.
 
     Parameters
     ----------
@@ -139,7 +141,8 @@ class PE1D(wiring.Component):
 
     def elaborate(self, platform):
         c = self._config
-        FD, PD = c.filter_spad, c.psum_spad
+        FD = c.filter_spad
+        PD = c.psum_spad + (c.skip_slack if c.zero_skip else 0)
         m = Module()
 
         m.submodules.mac = mac = MAC(

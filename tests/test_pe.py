@@ -29,8 +29,9 @@ SKIP = dataclasses.replace(TINY, zero_skip=True)
 VARIANTS.update({
     "skip": SKIP,
     "skip-comb-product": dataclasses.replace(VARIANTS["comb-product"], zero_skip=True),
-    "skip-tight-spad": dataclasses.replace(VARIANTS["tight-spad"], zero_skip=True),
-    "skip-one-psum": dataclasses.replace(VARIANTS["one-psum"], zero_skip=True),
+    "skip-tight-spad": dataclasses.replace(VARIANTS["tight-spad"], zero_skip=True,
+                                           skip_slack=0),
+    "skip-one-psum": dataclasses.replace(VARIANTS["one-psum"], zero_skip=True, skip_slack=0),
     "skip-eyeriss": dataclasses.replace(VARIANTS["eyeriss"], zero_skip=True),
 })
 DENSITIES = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0)
@@ -212,6 +213,52 @@ def test_pe_runs_queued_job(request, variant, stall):
                 queue=True)
     assert seen["queued"] > 0 and seen["idle_between"] == 0, (seed, seen)
     assert seen["overlap"] > 0, (seed, seen)
+
+
+@pytest.mark.parametrize("slack", [0, 5])
+def test_skip_slack_holds_more_sums(request, slack):
+    """A zero-skip PE holds ``psum_spad + skip_slack`` finished sums, besides the one in
+    its output register, before it waits for the PE above: with the output never taken
+    and every activation non-zero, ``held`` rises after exactly that many sums of
+    ``q * S`` products each, and no product issues while it is high."""
+    cfg = dataclasses.replace(SKIP, psum_spad=4, skip_slack=slack)
+    seed, rng = seeded_rng(request.node.name)
+    job, = random_pe_jobs(rng, cfg, 1, shapes=[dict(s=2, f=8, u=1, p=2, q=2, psum_en=False)],
+                          density=1.0)
+    dut = PE1D(config=cfg)
+    seen = {"products": None, "after": 0}
+
+    async def control(ctx):
+        ctx.set(dut.cfg, {k: job[k] for k in CFG_KEYS})
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        products = 0
+        for _ in range(400):
+            issue, held = ctx.get(dut.fire | dut.skip), ctx.get(dut.held)
+            if held and seen["products"] is None:
+                seen["products"] = products
+            if seen["products"] is not None:
+                seen["after"] += issue
+            products += issue
+            await ctx.tick()
+
+    def feeder(port, values):
+        async def feed(ctx):   # background: it may be cut off mid-stream
+            i = 0
+            ctx.set(port.valid, 1)
+            ctx.set(port.payload, values[0])
+            async for _clk, _rst, ready in ctx.tick().sample(port.ready):
+                i += ready
+                ctx.set(port.valid, i < len(values))
+                if i < len(values):
+                    ctx.set(port.payload, values[i])
+        return feed
+
+    wgt, act = pe_job_streams(job, cfg.beat)
+    run_sim(dut, control, background=[feeder(dut.wgt, wgt), feeder(dut.act, act)])
+    assert seen["products"] == (4 + slack + 1) * job["qs"], (seed, seen)
+    assert seen["after"] == 0, (seed, seen)
 
 
 @pytest.mark.parametrize("variant", ["tiny", "eyeriss", "skip"])
