@@ -247,13 +247,15 @@ def _place(layer, config, e, e_folds, segments):
     t = min(copies, ceil(layer.m / p_max))
     r = 1
     p = _least_waste(layer.m, p_max, t)
-    # A zero-skip PE runs through sparse windows faster than the filter bus refills its
-    # spad, so it would wait for every weight of the next pass that the spad could not
-    # take while the pass before ran. Prefer a p whose next pass's weights fit beside
-    # the current ones (the spad is a ring), if that costs no more filter-slot cycles
-    # (folds x p).
+    # Prefer a p whose next pass's weights fit beside the current ones (the filter spad
+    # is a ring), if that costs no more filter-slot cycles (folds x p): the next pass's
+    # weights then load while this pass computes, where otherwise every PE would wait at
+    # the pass's start for the weights the spad could not take. It doubles the input
+    # reads of the global buffer (twice the filter folds) but not the cycles: AlexNet
+    # CONV3 on eyeriss (4 values per beat) 83.4% -> 91.6% MAC utilization. A zero-skip
+    # PE, faster through sparse windows than the filter bus, gains the most.
     p_ring = min(p_max, config.filter_spad // (2 * q * layer.s))
-    if config.zero_skip and p_ring >= 1:
+    if p_ring >= 1:
         alt = _least_waste(layer.m, p_ring, t)
         if ceil(layer.m / (alt * t)) * alt <= ceil(layer.m / (p * t)) * p:
             p = alt

@@ -109,17 +109,22 @@ def test_psum_lane_limits_filters_per_pe_and_copies():
 
 
 @pytest.mark.parametrize("name", list(ALEXNET))
-def test_zero_skip_mapping_leaves_room_for_next_pass_weights(name):
-    """On a zero-skip design the mapper picks p so that the next pass's weights fit in the
-    filter spad beside the current ones, at no more estimated cycles than the dense
-    design's mapping; the dense design keeps its larger p where that is what it picked."""
-    dense_cfg = preset("eyeriss-int8")
-    skip_cfg = dataclasses.replace(dense_cfg, zero_skip=True)
+@pytest.mark.parametrize("design", ["eyeriss", "eyeriss-int8"])
+def test_mapping_leaves_room_for_next_pass_weights(design, name):
+    """The mapper picks p so that the next pass's weights fit in the filter spad beside
+    the current ones, at no more estimated cycles than the largest p the placement's
+    spads and lanes allow; the zero-skip design gets the same mapping."""
+    cfg = preset(design)
     layer = ALEXNET[name]
-    dense, skip = map_layer(layer, dense_cfg), map_layer(layer, skip_cfg)
-    assert 2 * skip.p * skip.q * layer.s <= skip_cfg.filter_spad, skip.summary()
-    assert skip.est_cycles <= dense.est_cycles
-    assert dense.p * dense.q * layer.s * 2 > dense_cfg.filter_spad, dense.summary()
+    mapping = map_layer(layer, cfg)
+    assert 2 * mapping.p * mapping.q * layer.s <= cfg.filter_spad, mapping.summary()
+    p_big = min(layer.m, cfg.psum_spad, cfg.filter_spad // (mapping.q * layer.s),
+                cfg.psum_lane // (mapping.sets_v * mapping.segments * layer.f))
+    assert p_big >= mapping.p
+    big = dataclasses.replace(mapping, p=p_big)
+    assert mapping.est_cycles <= big.est_cycles, (mapping.summary(), big.summary())
+    skip = map_layer(layer, dataclasses.replace(cfg, zero_skip=True))
+    assert skip.summary() == mapping.summary()
 
 
 def test_output_row_wider_than_psum_lane_is_rejected():
