@@ -16,7 +16,7 @@ from amaranth import C, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .array import CfgKind, PEArray
+from .array import CfgKind, PEArray, count_events
 
 __all__ = ["Accelerator", "accel_signature", "REGISTERS", "BIAS_PTR", "BIAS_DATA", "out_layout",
            "glb_depth", "register_bounds"]
@@ -676,12 +676,13 @@ class Accelerator(wiring.Component):
             *(getattr(self, name).eq(getattr(arr, name))
               for name in (self.SKIP_COUNTERS if c.zero_skip else ())),
         ]
-        m.d.sync += [
-            self.cycles.eq(self.cycles + busy),
-            self.glb_reads.eq(self.glb_reads + Mux(gen, sum(lane_ok[i] for i in range(B)), 0)),
-            self.glb_writes.eq(self.glb_writes + Mux(load, B, 0)),
-            self.words_in.eq(self.words_in + (self.act_in.valid & self.act_in.ready)
-                             + (self.wgt_in.valid & self.wgt_in.ready)),
-            self.words_out.eq(self.words_out + (self.out.valid & self.out.ready)),
-        ]
+        def count(counter, value):
+            count_events(m, counter, value)
+
+        m.d.sync += self.cycles.eq(self.cycles + busy)
+        count(self.glb_reads, Mux(gen, sum(lane_ok[i] for i in range(B)), 0))
+        count(self.glb_writes, Mux(load, B, 0))
+        count(self.words_in, (self.act_in.valid & self.act_in.ready)
+              + (self.wgt_in.valid & self.wgt_in.ready))
+        count(self.words_out, self.out.valid & self.out.ready)
         return m

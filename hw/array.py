@@ -12,8 +12,17 @@ from .pe import PE1D, pe_cfg_layout
 from .lane import PsumLane
 from .skip import ZeroSkipEncoder, entry_layout
 
-__all__ = ["PEArray", "CfgKind", "array_cfg_layout", "packet_layout", "array_job_layout",
+__all__ = ["PEArray", "CfgKind", "count_events", "array_cfg_layout", "packet_layout", "array_job_layout",
            "tag_bits"]
+
+
+def count_events(m, counter, value):
+    """``counter`` adds the previous cycle's ``value`` (events this cycle): the events are
+    registered first, so no PE's issue logic, and no bus's or stream's handshake, runs
+    through a counter's carry chain. The counter trails its events by a cycle."""
+    value = Value.cast(value)
+    step = Signal(value.shape(), name=f"{counter.name}_step")
+    m.d.sync += [step.eq(value), counter.eq(counter + step)]
 
 
 class CfgKind(enum.Enum, shape=2):
@@ -301,13 +310,8 @@ class PEArray(wiring.Component):
         def popcount(bits):
             return sum((b.as_unsigned() for b in bits), start=0) if bits else 0
 
-        # Each counter adds the previous cycle's events: the sum over PEs is registered
-        # first, so no PE's issue logic runs through a counter's carry chain. A counter
-        # trails its events by a cycle more than before.
         def count(counter, value):
-            value = Value.cast(value)
-            step = Signal(value.shape(), name=f"{counter.name}_step")
-            m.d.sync += [step.eq(value), counter.eq(counter + step)]
+            count_events(m, counter, value)
 
         flat = [pes[y][x] for y in range(R) for x in range(C)]
         count(self.macs, popcount([pe.fire for pe in flat]))
@@ -316,10 +320,8 @@ class PEArray(wiring.Component):
         count(self.lane_reads, popcount(lane_reads))
         count(self.lane_writes, popcount(lane_writes))
         count(self.psum_hops, popcount(hops))
-        m.d.sync += [
-            self.filt_beats.eq(self.filt_beats + (self.filt.valid & self.filt.ready)),
-            self.ifm_beats.eq(self.ifm_beats + (self.ifm.valid & self.ifm.ready)),
-        ]
+        count(self.filt_beats, self.filt.valid & self.filt.ready)
+        count(self.ifm_beats, self.ifm.valid & self.ifm.ready)
         if c.zero_skip:
             roles = [role[y][x] for y in range(R) for x in range(C)]
             barrier = [r.active & ~pe.busy for pe, r in zip(flat, roles, strict=True)]
