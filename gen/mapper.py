@@ -138,11 +138,14 @@ class Mapping:
     def lane_spread(self):
         """Whether the column's chains are spread over the lane's banks: chain ``i`` in
         bank ``i % lane_banks``, so that up to ``lane_banks`` chains move psums at once.
-        Needs every bank to hold its chains' ``F * p`` psums; otherwise the chains are
-        packed one after another (``lane_base``)."""
+        Needs more than one chain per column, and every bank to hold its chains' ``F * p``
+        psums; otherwise the chains are packed one after another (``lane_base``). A lone
+        chain gains nothing from the banks, and packed it may take half of the whole lane
+        (:meth:`lane_halves`) where half a bank would be too small (AlexNet CONV1 at
+        p = 8: 440 psums against banks of 512)."""
         c, fp = self.config, self.layer.f * self.p
-        banks = c.lane_banks
-        return banks > 1 and ceil(self.chains_per_column / banks) * fp <= c.psum_lane // banks
+        banks, chains = c.lane_banks, self.chains_per_column
+        return banks > 1 and chains > 1 and ceil(chains / banks) * fp <= c.psum_lane // banks
 
     @property
     def lane_halves(self):

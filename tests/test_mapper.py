@@ -127,6 +127,21 @@ def test_mapping_leaves_room_for_next_pass_weights(design, name):
     assert skip.summary() == mapping.summary()
 
 
+@pytest.mark.parametrize("design", ["eyeriss", "eyeriss-int8"])
+def test_lone_chain_is_packed_to_fit_two_folds(design):
+    """A column with one chain gains nothing from spreading over the lane's banks; packed,
+    AlexNet CONV1's 55 x 8 psums fit half of the lane (not half of a bank of 512), so its
+    filter folds read out beside the next. Several chains per column stay spread."""
+    cfg = preset(design)
+    conv1 = map_layer(ALEXNET["CONV1"], cfg)
+    assert conv1.chains_per_column == 1 and conv1.layer.f * conv1.p > cfg.psum_lane // cfg.lane_banks // 2
+    assert not conv1.lane_spread and conv1.lane_halves, conv1.summary()
+    conv2 = map_layer(ALEXNET["CONV2"], cfg)
+    assert conv2.chains_per_column > 1 and conv2.lane_spread, conv2.summary()
+    for mapping in (conv1, conv2):
+        _check_fits(mapping)
+
+
 def test_output_row_wider_than_psum_lane_is_rejected():
     cfg = dataclasses.replace(preset("tiny"), psum_spad=8, psum_lane=8, lane_banks=1)
     with pytest.raises(MappingError, match=r"^layer output width F = 16 exceeds psum_lane "
