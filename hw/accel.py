@@ -676,13 +676,10 @@ class Accelerator(wiring.Component):
             *(getattr(self, name).eq(getattr(arr, name))
               for name in (self.SKIP_COUNTERS if c.zero_skip else ())),
         ]
-        def count(counter, value):
-            count_events(m, counter, value)
-
         m.d.sync += self.cycles.eq(self.cycles + busy)
-        count(self.glb_reads, Mux(gen, sum(lane_ok[i] for i in range(B)), 0))
-        count(self.glb_writes, Mux(load, B, 0))
-        count(self.words_in, (self.act_in.valid & self.act_in.ready)
-              + (self.wgt_in.valid & self.wgt_in.ready))
-        count(self.words_out, self.out.valid & self.out.ready)
+        count_events(m, self.glb_reads, Mux(gen, sum(lane_ok[i] for i in range(B)), 0))
+        count_events(m, self.glb_writes, Mux(load, B, 0))
+        count_events(m, self.words_in, (self.act_in.valid & self.act_in.ready)
+                     + (self.wgt_in.valid & self.wgt_in.ready))
+        count_events(m, self.words_out, self.out.valid & self.out.ready)
         return m

@@ -12,8 +12,8 @@ from .pe import PE1D, pe_cfg_layout
 from .lane import PsumLane
 from .skip import ZeroSkipEncoder, entry_layout
 
-__all__ = ["PEArray", "CfgKind", "count_events", "array_cfg_layout", "packet_layout", "array_job_layout",
-           "tag_bits"]
+__all__ = ["PEArray", "CfgKind", "count_events", "array_cfg_layout", "packet_layout",
+           "array_job_layout", "tag_bits"]
 
 
 def count_events(m, counter, value):
@@ -310,25 +310,24 @@ class PEArray(wiring.Component):
         def popcount(bits):
             return sum((b.as_unsigned() for b in bits), start=0) if bits else 0
 
-        def count(counter, value):
-            count_events(m, counter, value)
-
         flat = [pes[y][x] for y in range(R) for x in range(C)]
-        count(self.macs, popcount([pe.fire for pe in flat]))
-        count(self.gated, popcount([pe.skip for pe in flat]))
-        count(self.pe_busy, popcount(pe_busy))
-        count(self.lane_reads, popcount(lane_reads))
-        count(self.lane_writes, popcount(lane_writes))
-        count(self.psum_hops, popcount(hops))
-        count(self.filt_beats, self.filt.valid & self.filt.ready)
-        count(self.ifm_beats, self.ifm.valid & self.ifm.ready)
+        count_events(m, self.macs, popcount([pe.fire for pe in flat]))
+        count_events(m, self.gated, popcount([pe.skip for pe in flat]))
+        count_events(m, self.pe_busy, popcount(pe_busy))
+        count_events(m, self.lane_reads, popcount(lane_reads))
+        count_events(m, self.lane_writes, popcount(lane_writes))
+        count_events(m, self.psum_hops, popcount(hops))
+        count_events(m, self.filt_beats, self.filt.valid & self.filt.ready)
+        count_events(m, self.ifm_beats, self.ifm.valid & self.ifm.ready)
         if c.zero_skip:
             roles = [role[y][x] for y in range(R) for x in range(C)]
             barrier = [r.active & ~pe.busy for pe, r in zip(flat, roles, strict=True)]
-            count(self.seen, sum((Mux(e.taken, e.values, 0) for e in encoders), start=0))
-            count(self.skipped, sum((Mux(e.taken, e.zeros, 0) for e in encoders), start=0))
-            count(self.waits, popcount([pe.held for pe in flat])
-                  + Mux(busy & started, popcount(barrier), 0))
+            count_events(m, self.seen,
+                         sum((Mux(e.taken, e.values, 0) for e in encoders), start=0))
+            count_events(m, self.skipped,
+                         sum((Mux(e.taken, e.zeros, 0) for e in encoders), start=0))
+            count_events(m, self.waits, popcount([pe.held for pe in flat])
+                         + Mux(busy & started, popcount(barrier), 0))
         return m
 
     def _queue(self, m, name, source, sink):
