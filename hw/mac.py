@@ -45,14 +45,16 @@ def _check_int(name, value, lo, hi):
 class MAC(wiring.Component):
     """Multiply-accumulate unit.
 
-    ``acc`` is the sum of ``a * b`` over every cycle with ``en`` high since the last cycle
-    with ``clear`` high (a cycle with both starts a new sum with its own product). Inputs
-    take effect on ``acc`` exactly :attr:`latency` cycles later. ``acc`` has no reset:
-    assert ``clear`` before the first sum.
+    A sum is the total of ``a * b`` over the cycles with ``en`` high, up to and including
+    a cycle with ``last`` high; the next sum starts after it. ``sum`` shows, :attr:`latency`
+    cycles after each cycle, the total of the current sum through that cycle, so the
+    finished sum is on it :attr:`latency` cycles after its ``last`` cycle. The accumulator
+    returns to zero as a sum ends (and on reset), so no operand is masked to start a sum:
+    on FPGAs the return to zero is the flip-flops' synchronous reset.
 
-    With ``zero_gate``, an enabled cycle whose ``a`` is zero does not load the product
-    register (so the multiplier's result does not toggle it) and adds nothing; it is
-    counted in ``gated`` instead of ``macs``.
+    With ``zero_gate``, an enabled cycle whose ``a`` is zero is counted in ``gated``
+    instead of ``macs``, and the multiplier's result is not taken: the product register
+    holds zero instead (the product would be zero too).
 
     Parameters
     ----------
@@ -61,14 +63,14 @@ class MAC(wiring.Component):
     a_signed, b_signed : bool
         Operand signedness.
     reduction : int
-        Largest number of products summed between clears; sets the default ``acc_width``.
+        Largest number of products in one sum; sets the default ``acc_width``.
     acc_width : int or None
         Accumulator width; ``None`` picks the narrowest exact width for ``reduction``.
         A narrower value than that raises ``ValueError``.
     product_reg : bool
-        Register the product before accumulation (latency 2 instead of 1).
+        Register the product before accumulation (latency 1 instead of 0).
     zero_gate : bool
-        Skip multiplies whose activation is zero and count them.
+        Count the multiplies whose activation is zero apart, and do not take them.
     counter_width : int
         Width of the ``macs`` and ``gated`` counters (they wrap); 0 leaves them out.
 
@@ -78,9 +80,9 @@ class MAC(wiring.Component):
     b : In(b_width)
     en : In(1)
         Accumulate ``a * b`` this cycle.
-    clear : In(1)
-        Start a new sum this cycle.
-    acc : Out(acc_width)
+    last : In(1)
+        This cycle ends the sum.
+    sum : Out(acc_width)
         Signed unless both operands are unsigned.
     macs : Out(counter_width)
         Products accumulated since reset (absent when ``counter_width`` is 0).
@@ -109,16 +111,16 @@ class MAC(wiring.Component):
             "a":     In(self._a_shape),
             "b":     In(self._b_shape),
             "en":    In(1),
-            "clear": In(1),
-            "acc":   Out(self._acc_shape),
+            "last":  In(1),
+            "sum":   Out(self._acc_shape),
             **({"macs": Out(counter_width), "gated": Out(counter_width)}
                if self._counters else {}),
         })
 
     @property
     def latency(self):
-        """Cycles from operands at the inputs to their effect on ``acc``."""
-        return 2 if self._product_reg else 1
+        """Cycles from operands at the inputs to their effect on ``sum``."""
+        return 1 if self._product_reg else 0
 
     @property
     def acc_shape(self):
@@ -139,21 +141,16 @@ class MAC(wiring.Component):
 
         product = self.a * self.b
         if self._product_reg:
-            # Datapath registers carry no reset so that synthesis can pack them into DSPs.
-            s1_prod  = Signal.like(product, reset_less=True)
-            s1_take  = Signal()
-            s1_clear = Signal()
-            with m.If(take):
-                m.d.sync += s1_prod.eq(product)
-            m.d.sync += [
-                s1_take.eq(take),
-                s1_clear.eq(self.clear),
-            ]
-            addend, clear = Mux(s1_take, s1_prod, 0), s1_clear
+            # Zero, not a held value, when nothing is taken: then the accumulator adds the
+            # register unmasked. This and the accumulator's return to zero are synchronous
+            # resets, which FPGA flip-flops (and DSP registers) have for free.
+            addend = Signal.like(product)
+            last = Signal()
+            m.d.sync += [addend.eq(Mux(take, product, 0)), last.eq(self.last)]
         else:
-            addend, clear = Mux(take, product, 0), self.clear
+            addend, last = Mux(take, product, 0), self.last
 
-        acc = Signal(self._acc_shape, reset_less=True)
-        m.d.sync += acc.eq(Mux(clear, 0, acc) + addend)
-        m.d.comb += self.acc.eq(acc)
+        acc = Signal(self._acc_shape)
+        m.d.comb += self.sum.eq(acc + addend)
+        m.d.sync += acc.eq(Mux(last, 0, self.sum))
         return m

@@ -209,7 +209,7 @@ class PE1D(wiring.Component):
             with m.Else():
                 m.d.sync += [k.eq(k + 1), kbase.eq(kbase + job.qs)]
 
-        # -- write-back: finished sums queue in the psum spad, `latency` cycles later ----------
+        # -- write-back: finished sums queue in the psum spad, `latency` cycles later -------
         done_sum, done_en = win.issue & win.last, job.psum_en
         for _ in range(mac.latency):
             delayed, delayed_en = Signal(), Signal()
@@ -219,7 +219,7 @@ class PE1D(wiring.Component):
         pending = Signal(range(PD + 1))                # written and not yet drained
         m.d.comb += [
             pspad_w.addr.eq(pw),
-            pspad_w.data.sum.eq(mac.acc),
+            pspad_w.data.sum.eq(mac.sum),
             pspad_w.data.en.eq(done_en),
             pspad_w.en.eq(done_sum),
         ]
@@ -319,7 +319,7 @@ class PE1D(wiring.Component):
             w_off.eq(kbase + o),
             ispad_r.addr.eq(Mux(a_idx >= ID, a_idx - ID, a_idx)),
             mac.a.eq(ispad_r.data),
-            mac.clear.eq(win.issue & win.first),
+            mac.last.eq(win.issue & win.last),
         ]
         zero = (ispad_r.data == 0) if c.zero_gate else 0
         m.d.comb += [self.fire.eq(win.issue & ~zero), self.skip.eq(win.issue & zero)]
@@ -405,7 +405,7 @@ class PE1D(wiring.Component):
             win.last.eq(empty | ~have1 | (e1.idx >= fend)),
             w_off.eq(kbase + off),
             mac.a.eq(Mux(empty, 0, e0.value)),
-            mac.clear.eq(win.issue & win.first),
+            mac.last.eq(win.issue & win.last),
             self.fire.eq(product),
             self.skip.eq(empty),
         ]

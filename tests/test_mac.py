@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 # (the bad-parameter tests build components that are never elaborated)
 import pytest
+from amaranth import ResetInserter, Signal
 
 from hw.mac import MAC, acc_width_for, int_bounds
 
@@ -44,50 +45,79 @@ def test_mac_random(request, product_reg, zero_gate, aw, asg, bw, bsg):
     alo, ahi = int_bounds(aw, asg)
     blo, bhi = int_bounds(bw, bsg)
 
-    # Operands mix extremes, zeros and random values; clears come at random points and
-    # whenever a sum would exceed the configured reduction.
+    # Operands mix extremes, zeros and random values; sums end at random points and
+    # whenever one would exceed the configured reduction. `sum` is checked every cycle:
+    # the running total of the current sum through the cycle `latency` cycles before.
     steps, expect = [], []
     acc = run_len = macs = gated = 0
-    for i in range(300):
+    for _ in range(300):
         a = rng.choice([alo, ahi, 0, 0, rng.randint(alo, ahi)])
         b = rng.choice([blo, bhi, rng.randint(blo, bhi)])
-        en, clear = rng.random() < 0.8, i == 0 or rng.random() < 0.1
-        if run_len + en > n:
-            clear = True
-        if clear:
-            acc = run_len = 0
+        en = rng.random() < 0.8
         if en:
             acc, run_len = acc + a * b, run_len + 1
             gated += zero_gate and a == 0
             macs += not (zero_gate and a == 0)
-        steps.append((a, b, en, clear))
+        last = run_len == n or rng.random() < 0.1
+        steps.append((a, b, en, last))
         expect.append(acc)
+        if last:
+            acc = run_len = 0
 
     seen = []
 
     async def drive(ctx):
-        for a, b, en, clear in steps:
+        for a, b, en, last in steps:
             ctx.set(dut.a, a)
             ctx.set(dut.b, b)
             ctx.set(dut.en, en)
-            ctx.set(dut.clear, clear)
+            ctx.set(dut.last, last)
+            if dut.latency == 0:
+                seen.append(ctx.get(dut.sum))
             await ctx.tick()
+            if dut.latency == 1:
+                seen.append(ctx.get(dut.sum))
         ctx.set(dut.en, 0)
-        ctx.set(dut.clear, 0)
-
-    async def watch(ctx):
-        for _ in range(dut.latency - 1):
-            await ctx.tick()
-        for _ in steps:
-            await ctx.tick()
-            seen.append(ctx.get(dut.acc))
+        ctx.set(dut.last, 0)
         await ctx.tick()
         seen.append((ctx.get(dut.macs), ctx.get(dut.gated)))
 
-    run_sim(dut, drive, watch)
+    run_sim(dut, drive)
     counts = seen.pop()
     assert seen == expect, f"seed={seed}"
     assert counts == (macs, gated), f"seed={seed}"
+
+
+@pytest.mark.parametrize("product_reg", [False, True])
+def test_reset_mid_sum_starts_clean(product_reg):
+    # The accumulator and the product register return to zero on reset, so a sum cut
+    # short by a reset leaves nothing of it in the next one.
+    mac = MAC(a_width=8, b_width=8, reduction=4, product_reg=product_reg)
+    rst = Signal()
+    dut = ResetInserter(rst)(mac)
+    seen = []
+
+    async def drive(ctx):
+        ctx.set(mac.a, 7)
+        ctx.set(mac.b, 9)
+        ctx.set(mac.en, 1)
+        await ctx.tick().repeat(2)
+        ctx.set(mac.en, 0)
+        await ctx.tick()
+        seen.append(ctx.get(mac.sum))         # 2 x 63 so far, no last
+        ctx.set(rst, 1)
+        await ctx.tick()
+        ctx.set(rst, 0)
+        ctx.set(mac.a, 3)
+        ctx.set(mac.b, -5)
+        ctx.set(mac.en, 1)
+        ctx.set(mac.last, 1)
+        for _ in range(mac.latency):
+            await ctx.tick()
+        seen.append(ctx.get(mac.sum))
+
+    run_sim(dut, drive)
+    assert seen == [126, -15]
 
 
 def test_counters_can_be_left_out():

@@ -184,7 +184,9 @@ def test_pe_runs_queued_job(request, variant, stall):
     begins as soon as the current run's last product has issued (``busy`` stays high),
     while that run's sums still drain, and every run's outputs are exact. A start while
     a run is queued is not lost: the testbench waits for ``queued`` to fall before it
-    starts the next."""
+    starts the next. The overlap is checked behind a slow sink, where the drain lasts
+    long enough to see it (with a free one a run's last sums may be out before the next
+    run's first input is in)."""
     cfg = VARIANTS[variant]
     seed, rng = seeded_rng(request.node.name)
     shape = next(sh for sh in (dict(s=3, f=5, u=1, p=2, q=2), dict(s=2, f=5, u=1, p=1, q=2))
@@ -212,7 +214,8 @@ def test_pe_runs_queued_job(request, variant, stall):
     run_pe_jobs(cfg, jobs, seed=seed, rng=rng, idle=0.0, stall=stall, monitor=monitor,
                 queue=True)
     assert seen["queued"] > 0 and seen["idle_between"] == 0, (seed, seen)
-    assert seen["overlap"] > 0, (seed, seen)
+    if stall:
+        assert seen["overlap"] > 0, (seed, seen)
 
 
 @pytest.mark.parametrize("slack", [0, 5])
