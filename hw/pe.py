@@ -226,23 +226,29 @@ class PE1D(wiring.Component):
         with m.If(done_sum):
             m.d.sync += pw.eq(Mux(pw == PD - 1, 0, pw + 1))
 
-        # -- drain: psum_out = psum + psum_in, through an output register ------------------
+        # -- drain: psum_out = psum + psum_in, added from two output registers -------------
+        # The sum and what it adds from psum_in are registered apart and added after the
+        # registers: a psum_in that is not added is then a zero loaded into its register
+        # (a flip-flop synchronous reset), not a mask in front of the adder.
         pr = Signal(range(PD))
         psum_en = pspad_r.data.en
         out_free = ~self.psum_out.valid | self.psum_out.ready
         have = pending != 0
         produce = Signal()
+        out_sum = Signal(self._acc_shape, reset_less=True)
+        out_add = Signal(self._acc_shape, reset_less=True)
         m.d.comb += [
             pspad_r.addr.eq(pr),
             self.psum_in.ready.eq(out_free & have & psum_en),
             produce.eq(out_free & have & (self.psum_in.valid | ~psum_en)),
+            self.psum_out.payload.eq(out_sum + out_add),
         ]
         with m.If(out_free):
             m.d.sync += self.psum_out.valid.eq(produce)
         with m.If(produce):
             m.d.sync += [
-                self.psum_out.payload.eq(
-                    pspad_r.data.sum + Mux(psum_en, self.psum_in.payload, 0)),
+                out_sum.eq(pspad_r.data.sum),
+                out_add.eq(Mux(psum_en, self.psum_in.payload, 0)),
                 pr.eq(Mux(pr == PD - 1, 0, pr + 1)),
             ]
         m.d.sync += [
