@@ -104,7 +104,8 @@ class Config:
     product_reg : bool
         Pipeline register between multiplier and accumulator.
     zero_gate : bool
-        Skip the multiply (not the cycle) when the activation is zero.
+        Count a product whose activation is zero as gated, not as a MAC; the MAC does
+        not take it from the multiplier (the cycle is spent either way).
     counter_width : int
         Width of performance counters.
     filter_spad, ifmap_spad, psum_spad : int

@@ -49,12 +49,15 @@ class MAC(wiring.Component):
     a cycle with ``last`` high; the next sum starts after it. ``sum`` shows, :attr:`latency`
     cycles after each cycle, the total of the current sum through that cycle, so the
     finished sum is on it :attr:`latency` cycles after its ``last`` cycle. The accumulator
-    returns to zero as a sum ends (and on reset), so no operand is masked to start a sum:
-    on FPGAs the return to zero is the flip-flops' synchronous reset.
+    returns to zero as a sum ends (and on reset), so no operand is masked to start a sum,
+    and with ``product_reg`` a cycle that takes no product loads zero into the product
+    register, so none is masked to skip one either: on FPGAs both are the flip-flops'
+    synchronous resets. (Without ``product_reg`` the product is masked.)
 
     With ``zero_gate``, an enabled cycle whose ``a`` is zero is counted in ``gated``
     instead of ``macs``, and the multiplier's result is not taken: the product register
-    holds zero instead (the product would be zero too).
+    loads zero instead (which the product is too). Zero gating is thus a count here; the
+    cycle is spent either way.
 
     Parameters
     ----------
@@ -70,7 +73,7 @@ class MAC(wiring.Component):
     product_reg : bool
         Register the product before accumulation (latency 1 instead of 0).
     zero_gate : bool
-        Count the multiplies whose activation is zero apart, and do not take them.
+        Count the products whose activation is zero in ``gated``, not ``macs``.
     counter_width : int
         Width of the ``macs`` and ``gated`` counters (they wrap); 0 leaves them out.
 
@@ -143,7 +146,8 @@ class MAC(wiring.Component):
         if self._product_reg:
             # Zero, not a held value, when nothing is taken: then the accumulator adds the
             # register unmasked. This and the accumulator's return to zero are synchronous
-            # resets, which FPGA flip-flops (and DSP registers) have for free.
+            # resets, which FPGA flip-flops have for free. (iCE40's SB_MAC16 then keeps
+            # the register out of the DSP: more flip-flops there, fewer LUTs.)
             addend = Signal.like(product)
             last = Signal()
             m.d.sync += [addend.eq(Mux(take, product, 0)), last.eq(self.last)]

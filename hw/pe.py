@@ -102,7 +102,7 @@ class PE1D(wiring.Component):
     fire, skip : Out(1)
         A MAC is performed (``fire``) or skipped by zero gating (``skip``) this cycle; an
         array counts these instead of keeping counters in every PE. With ``zero_skip``,
-        ``skip`` marks the zero product that starts the sum of a window without entries.
+        ``skip`` marks the zero product that makes the sum of a window without entries.
     held : Out(1)
         The PE would start a sum but its psum spad is full of finished sums that have not
         drained (it waits for the PE above, or the psum lane).
@@ -346,7 +346,7 @@ class PE1D(wiring.Component):
         their indices, in order. The window of output ``f`` is the run of entries with index
         in ``[f * q * U, f * q * U + q * S)``, and each product's weight is at
         ``k * q * S + index - f * q * U``, as in the dense loop. A window without entries
-        still takes one cycle, to start its sum at zero (``skip`` pulses)."""
+        still takes one cycle, to end a sum of zero (``skip`` pulses)."""
         c = self._config
         ID = c.ifmap_spad
         spad_entry = data.StructLayout({"value": self._act_shape, "idx": range(c.max_nq)})
