@@ -53,7 +53,8 @@ _INT_RANGES = {
     "skip_queue":    (1, 64),
     "skip_slack":    (0, 4096),
 }
-_BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "zero_gate", "zero_skip")
+_BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "zero_gate", "zero_skip",
+                "bus_stage")
 
 
 def check_fields(obj, int_ranges, bool_fields=()):
@@ -130,6 +131,12 @@ class Config:
         Global buffer size in KiB and number of banks.
     beat : int
         Values per transfer on the top-level data streams.
+    bus_stage : bool
+        A two-packet buffer per array row in the filter and input multicast buses
+        (``hw.noc.MulticastBus``'s ``row_stage``): a packet waits only for the rows it
+        goes to, and each row's receivers take it from the row's buffer, so no
+        handshake crosses the whole array in one cycle (for Fmax), at the cost of
+        ``2 x rows`` packets of registers per bus and a cycle more on each bus.
     zero_skip : bool
         Skip zero activations in time, not only in power: each PE's input passes a
         zero-skip encoder and a queue, and the PE spends cycles only on non-zero values
@@ -174,6 +181,7 @@ class Config:
     glb_kib:       int = 8
     glb_banks:     int = 2
     beat:          int = 4
+    bus_stage:     bool = False
     zero_skip:     bool = False
     skip_queue:    int = 16
     skip_slack:    int = 24

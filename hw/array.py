@@ -195,10 +195,10 @@ class PEArray(wiring.Component):
         # -- networks ----------------------------------------------------------------------
         m.submodules.filt_bus = fbus = MulticastBus(
             rows=R, cols=C, row_bits=tag_bits(c), col_bits=tag_bits(c),
-            payload=beat_layout(self._wgt, c.beat), depth=1)
+            payload=beat_layout(self._wgt, c.beat), depth=1, row_stage=c.bus_stage)
         m.submodules.ifm_bus = ibus = MulticastBus(
             rows=R, cols=C, row_bits=tag_bits(c), col_bits=tag_bits(c),
-            payload=beat_layout(self._act, c.beat), depth=1)
+            payload=beat_layout(self._act, c.beat), depth=1, row_stage=c.bus_stage)
         wiring.connect(m, wiring.flipped(self.filt), fbus.i)
         wiring.connect(m, wiring.flipped(self.ifm), ibus.i)
         for y in range(R):

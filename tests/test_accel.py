@@ -39,6 +39,9 @@ CASES = {
     "1x1-four-banks": (Layer(c=8, h=4, w=6, m=8, r=1, s=1), dataclasses.replace(
                        TINY, lane_banks=4), None, True),
     "lane-span": (Layer(c=2, h=5, w=16, m=8, r=3, s=1), TINY, None, False),
+    # Row-staged buses: a multicast packet reaches the rows it goes to out of step.
+    "bus-stage": (Layer(c=3, h=7, w=8, m=4, r=3, s=3, stride=1, pad=1),
+                  dataclasses.replace(TINY, bus_stage=True), 2, True),
     # Queued passes: one psum per chain (F * p = 1) over four channel folds, so a bottom
     # starting the next pass must wait for its chain's top to write the psum it reads.
     "chain-hazard": (Layer(c=8, h=3, w=3, m=1, r=3, s=3), TINY, None, False),

@@ -26,6 +26,8 @@ LAYERS = {
     "no-gate-comb": (Layer(c=2, h=6, w=6, m=2, r=3, s=3, stride=1, pad=2),
                      dataclasses.replace(TINY, zero_gate=False, product_reg=False,
                                          lane_banks=1)),
+    "bus-stage": (Layer(c=3, h=7, w=8, m=4, r=2, s=3, stride=2, pad=1),
+                  dataclasses.replace(TINY, bus_stage=True)),
 }
 
 
