@@ -53,8 +53,8 @@ _INT_RANGES = {
     "skip_queue":    (1, 64),
     "skip_slack":    (0, 4096),
 }
-_BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "zero_gate", "zero_skip",
-                "bus_stage")
+_BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "operand_reg", "zero_gate",
+                "zero_skip", "bus_stage")
 
 
 def check_fields(obj, int_ranges, bool_fields=()):
@@ -104,6 +104,10 @@ class Config:
         the largest reduction ``max_c * max_r * max_s``.
     product_reg : bool
         Pipeline register between multiplier and accumulator.
+    operand_reg : bool
+        Pipeline register in front of the multiplier, so that the scratchpad reads and
+        the multiply are in different cycles (for Fmax; a cycle more per sum's
+        write-back).
     zero_gate : bool
         Count a product whose activation is zero as gated, not as a MAC; the MAC does
         not take it from the multiplier (the cycle is spent either way).
@@ -161,6 +165,7 @@ class Config:
     out_width:     int = 8
     acc_width:     int | None = None
     product_reg:   bool = True
+    operand_reg:   bool = False
     zero_gate:     bool = True
     counter_width: int = 32
     filter_spad:   int = 32

@@ -71,7 +71,11 @@ class MAC(wiring.Component):
         Accumulator width; ``None`` picks the narrowest exact width for ``reduction``.
         A narrower value than that raises ``ValueError``.
     product_reg : bool
-        Register the product before accumulation (latency 1 instead of 0).
+        Register the product before accumulation (one cycle of latency).
+    operand_reg : bool
+        Register ``a``, ``b``, ``en`` and ``last`` before the multiplier (one cycle of
+        latency), so that the multiplier starts from registers (the MULT18X18D's input
+        registers on ECP5).
     zero_gate : bool
         Count the products whose activation is zero in ``gated``, not ``macs``.
     counter_width : int
@@ -94,7 +98,8 @@ class MAC(wiring.Component):
     """
 
     def __init__(self, *, a_width, b_width, a_signed=True, b_signed=True, reduction=1,
-                 acc_width=None, product_reg=True, zero_gate=False, counter_width=32):
+                 acc_width=None, product_reg=True, operand_reg=False, zero_gate=False,
+                 counter_width=32):
         _check_int("a_width", a_width, 2, 32)
         _check_int("b_width", b_width, 2, 32)
         _check_int("reduction", reduction, 1, 1 << 40)
@@ -109,6 +114,7 @@ class MAC(wiring.Component):
         self._b_shape = signed(b_width) if b_signed else unsigned(b_width)
         self._acc_shape = (signed if (a_signed or b_signed) else unsigned)(acc_width)
         self._product_reg = bool(product_reg)
+        self._operand_reg = bool(operand_reg)
         self._zero_gate = bool(zero_gate)
         super().__init__({
             "a":     In(self._a_shape),
@@ -123,7 +129,7 @@ class MAC(wiring.Component):
     @property
     def latency(self):
         """Cycles from operands at the inputs to their effect on ``sum``."""
-        return 1 if self._product_reg else 0
+        return int(self._product_reg) + int(self._operand_reg)
 
     @property
     def acc_shape(self):
@@ -132,17 +138,24 @@ class MAC(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
+        if self._operand_reg:
+            a, b = Signal.like(self.a, reset_less=True), Signal.like(self.b, reset_less=True)
+            en, last_in = Signal(), Signal()
+            m.d.sync += [a.eq(self.a), b.eq(self.b), en.eq(self.en), last_in.eq(self.last)]
+        else:
+            a, b, en, last_in = self.a, self.b, self.en, self.last
+
         gate = Signal()
         if self._zero_gate:
-            m.d.comb += gate.eq(self.a == 0)
-        take = self.en & ~gate
+            m.d.comb += gate.eq(a == 0)
+        take = en & ~gate
         if self._counters:
             m.d.sync += [
                 self.macs.eq(self.macs + take),
-                self.gated.eq(self.gated + (self.en & gate)),
+                self.gated.eq(self.gated + (en & gate)),
             ]
 
-        product = self.a * self.b
+        product = a * b
         if self._product_reg:
             # Zero, not a held value, when nothing is taken: then the accumulator adds the
             # register unmasked. This and the accumulator's return to zero are synchronous
@@ -150,9 +163,9 @@ class MAC(wiring.Component):
             # the register out of the DSP: more flip-flops there, fewer LUTs.)
             addend = Signal.like(product)
             last = Signal()
-            m.d.sync += [addend.eq(Mux(take, product, 0)), last.eq(self.last)]
+            m.d.sync += [addend.eq(Mux(take, product, 0)), last.eq(last_in)]
         else:
-            addend, last = Mux(take, product, 0), self.last
+            addend, last = Mux(take, product, 0), last_in
 
         acc = Signal(self._acc_shape)
         m.d.comb += self.sum.eq(acc + addend)

@@ -148,7 +148,7 @@ class PE1D(wiring.Component):
         m.submodules.mac = mac = MAC(
             a_width=c.act_width, a_signed=c.act_signed, b_width=c.wgt_width,
             b_signed=c.wgt_signed, reduction=c.reduction, acc_width=c.acc_bits,
-            product_reg=c.product_reg, zero_gate=c.zero_gate,
+            product_reg=c.product_reg, operand_reg=c.operand_reg, zero_gate=c.zero_gate,
             counter_width=c.counter_width if self._counters else 0)
         if self._counters:
             m.d.comb += [self.macs.eq(mac.macs), self.gated.eq(mac.gated)]

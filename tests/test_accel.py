@@ -42,6 +42,8 @@ CASES = {
     # Row-staged buses: a multicast packet reaches the rows it goes to out of step.
     "bus-stage": (Layer(c=3, h=7, w=8, m=4, r=3, s=3, stride=1, pad=1),
                   dataclasses.replace(TINY, bus_stage=True), 2, True),
+    "operand-reg": (Layer(c=2, h=6, w=7, m=3, r=2, s=3, stride=1, pad=1),
+                    dataclasses.replace(TINY, operand_reg=True, bus_stage=True), None, False),
     # Queued passes: one psum per chain (F * p = 1) over four channel folds, so a bottom
     # starting the next pass must wait for its chain's top to write the psum it reads.
     "chain-hazard": (Layer(c=8, h=3, w=3, m=1, r=3, s=3), TINY, None, False),

@@ -15,6 +15,8 @@ TINY = preset("tiny")
 VARIANTS = {
     "tiny": TINY,
     "comb-product": dataclasses.replace(TINY, product_reg=False, zero_gate=False),
+    # Registered multiplier operands (the ULX3S design): two cycles to each write-back.
+    "operand-reg": dataclasses.replace(TINY, operand_reg=True),
     "uint-act": dataclasses.replace(TINY, act_signed=False, act_width=4, wgt_width=6),
     # Smallest legal ifmap spad: the window never has a spare slot to prefetch into.
     "tight-spad": dataclasses.replace(TINY, ifmap_spad=5, filter_spad=5, psum_spad=4),
@@ -29,6 +31,7 @@ SKIP = dataclasses.replace(TINY, zero_skip=True)
 VARIANTS.update({
     "skip": SKIP,
     "skip-comb-product": dataclasses.replace(VARIANTS["comb-product"], zero_skip=True),
+    "skip-operand-reg": dataclasses.replace(VARIANTS["operand-reg"], zero_skip=True),
     "skip-tight-spad": dataclasses.replace(VARIANTS["tight-spad"], zero_skip=True,
                                            skip_slack=0),
     "skip-one-psum": dataclasses.replace(VARIANTS["one-psum"], zero_skip=True, skip_slack=0),
