@@ -12,8 +12,8 @@ from .pe import PE1D, pe_cfg_layout
 from .lane import PsumLane
 from .skip import ZeroSkipEncoder, entry_layout
 
-__all__ = ["PEArray", "CfgKind", "count_events", "array_cfg_layout", "packet_layout",
-           "array_job_layout", "tag_bits"]
+__all__ = ["PEArray", "CfgKind", "count_events", "count_bits", "popcount", "tree_sum",
+           "array_cfg_layout", "packet_layout", "array_job_layout", "tag_bits"]
 
 
 def count_events(m, counter, value):
@@ -23,6 +23,34 @@ def count_events(m, counter, value):
     value = Value.cast(value)
     step = Signal(value.shape(), name=f"{counter.name}_step")
     m.d.sync += [step.eq(value), counter.eq(counter + step)]
+
+
+def count_bits(m, counter, bits):
+    """``counter`` counts the set bits among ``bits`` (one event each, e.g. a PE's MAC this
+    cycle), two cycles late: the bits are registered, their sum is a balanced adder tree
+    between registers, and the counter adds that. So the count of a whole array's events
+    is a few adder levels from flip-flops, not a chain across every PE's issue logic."""
+    if not bits:
+        return
+    seen = Signal(len(bits), name=f"{counter.name}_bits")
+    m.d.sync += seen.eq(Cat(*bits))
+    count_events(m, counter, popcount(seen))
+
+
+def popcount(value):
+    """The number of set bits of ``value``, as a balanced tree of adders."""
+    return tree_sum(list(Value.cast(value)))
+
+
+def tree_sum(values):
+    """The sum of ``values`` as a balanced tree of adders (a Python ``sum`` would chain
+    them: one adder after another across every term)."""
+    terms = [Value.cast(v).as_unsigned() if len(Value.cast(v)) == 1 else Value.cast(v)
+             for v in values]
+    while len(terms) > 1:
+        pairs = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+        terms = pairs + terms[len(pairs) * 2:]
+    return terms[0] if terms else 0
 
 
 class CfgKind(enum.Enum, shape=2):
@@ -307,27 +335,24 @@ class PEArray(wiring.Component):
                 m.d.sync += busy.eq(0)
         m.d.sync += self.done.eq(busy & started & ~any_busy & ~self.start)
 
-        def popcount(bits):
-            return sum((b.as_unsigned() for b in bits), start=0) if bits else 0
-
         flat = [pes[y][x] for y in range(R) for x in range(C)]
-        count_events(m, self.macs, popcount([pe.fire for pe in flat]))
-        count_events(m, self.gated, popcount([pe.skip for pe in flat]))
-        count_events(m, self.pe_busy, popcount(pe_busy))
-        count_events(m, self.lane_reads, popcount(lane_reads))
-        count_events(m, self.lane_writes, popcount(lane_writes))
-        count_events(m, self.psum_hops, popcount(hops))
+        count_bits(m, self.macs, [pe.fire for pe in flat])
+        count_bits(m, self.gated, [pe.skip for pe in flat])
+        count_bits(m, self.pe_busy, pe_busy)
+        count_events(m, self.lane_reads, tree_sum(lane_reads))
+        count_events(m, self.lane_writes, tree_sum(lane_writes))
+        count_bits(m, self.psum_hops, hops)
         count_events(m, self.filt_beats, self.filt.valid & self.filt.ready)
         count_events(m, self.ifm_beats, self.ifm.valid & self.ifm.ready)
         if c.zero_skip:
             roles = [role[y][x] for y in range(R) for x in range(C)]
             barrier = [r.active & ~pe.busy for pe, r in zip(flat, roles, strict=True)]
             count_events(m, self.seen,
-                         sum((Mux(e.taken, e.values, 0) for e in encoders), start=0))
+                         tree_sum([Mux(e.taken, e.values, 0) for e in encoders]))
             count_events(m, self.skipped,
-                         sum((Mux(e.taken, e.zeros, 0) for e in encoders), start=0))
-            count_events(m, self.waits, popcount([pe.held for pe in flat])
-                         + Mux(busy & started, popcount(barrier), 0))
+                         tree_sum([Mux(e.taken, e.zeros, 0) for e in encoders]))
+            count_bits(m, self.waits, [pe.held for pe in flat]
+                       + [b & busy & started for b in barrier])
         return m
 
     def _queue(self, m, name, source, sink):
