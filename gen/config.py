@@ -105,9 +105,11 @@ class Config:
     product_reg : bool
         Pipeline register between multiplier and accumulator.
     operand_reg : bool
-        Pipeline register in front of the multiplier, so that the scratchpad reads and
-        the multiply are in different cycles (for Fmax; a cycle more per sum's
-        write-back).
+        The multiplier's operands come from registers: the filter and ifmap spads'
+        synchronous read ports (block RAM on iCE40, which has no LUT RAM; LUT RAM and
+        flip-flops on ECP5), or, for a zero-skip PE's activation, a register after its
+        spad. The spad read and the multiply are then in different cycles (for Fmax;
+        a cycle more per sum's write-back).
     zero_gate : bool
         Count a product whose activation is zero as gated, not as a MAC; the MAC does
         not take it from the multiplier (the cycle is spent either way).

@@ -72,10 +72,6 @@ class MAC(wiring.Component):
         A narrower value than that raises ``ValueError``.
     product_reg : bool
         Register the product before accumulation (one cycle of latency).
-    operand_reg : bool
-        Register ``a``, ``b``, ``en`` and ``last`` before the multiplier (one cycle of
-        latency), so that the multiplier starts from registers (the MULT18X18D's input
-        registers on ECP5).
     zero_gate : bool
         Count the products whose activation is zero in ``gated``, not ``macs``.
     counter_width : int
@@ -98,7 +94,7 @@ class MAC(wiring.Component):
     """
 
     def __init__(self, *, a_width, b_width, a_signed=True, b_signed=True, reduction=1,
-                 acc_width=None, product_reg=True, operand_reg=False, zero_gate=False,
+                 acc_width=None, product_reg=True, zero_gate=False,
                  counter_width=32):
         _check_int("a_width", a_width, 2, 32)
         _check_int("b_width", b_width, 2, 32)
@@ -114,7 +110,6 @@ class MAC(wiring.Component):
         self._b_shape = signed(b_width) if b_signed else unsigned(b_width)
         self._acc_shape = (signed if (a_signed or b_signed) else unsigned)(acc_width)
         self._product_reg = bool(product_reg)
-        self._operand_reg = bool(operand_reg)
         self._zero_gate = bool(zero_gate)
         super().__init__({
             "a":     In(self._a_shape),
@@ -129,7 +124,7 @@ class MAC(wiring.Component):
     @property
     def latency(self):
         """Cycles from operands at the inputs to their effect on ``sum``."""
-        return int(self._product_reg) + int(self._operand_reg)
+        return int(self._product_reg)
 
     @property
     def acc_shape(self):
@@ -138,12 +133,7 @@ class MAC(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
-        if self._operand_reg:
-            a, b = Signal.like(self.a, reset_less=True), Signal.like(self.b, reset_less=True)
-            en, last_in = Signal(), Signal()
-            m.d.sync += [a.eq(self.a), b.eq(self.b), en.eq(self.en), last_in.eq(self.last)]
-        else:
-            a, b, en, last_in = self.a, self.b, self.en, self.last
+        a, b, en, last_in = self.a, self.b, self.en, self.last
 
         gate = Signal()
         if self._zero_gate:

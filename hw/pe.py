@@ -139,6 +139,11 @@ class PE1D(wiring.Component):
     def config(self):
         return self._config
 
+    @property
+    def _read_domain(self):
+        """Of the spad read ports that give the multiplier its operands."""
+        return "sync" if self._config.operand_reg else "comb"
+
     def elaborate(self, platform):
         c = self._config
         FD = c.filter_spad
@@ -148,7 +153,7 @@ class PE1D(wiring.Component):
         m.submodules.mac = mac = MAC(
             a_width=c.act_width, a_signed=c.act_signed, b_width=c.wgt_width,
             b_signed=c.wgt_signed, reduction=c.reduction, acc_width=c.acc_bits,
-            product_reg=c.product_reg, operand_reg=c.operand_reg, zero_gate=c.zero_gate,
+            product_reg=c.product_reg, zero_gate=c.zero_gate,
             counter_width=c.counter_width if self._counters else 0)
         if self._counters:
             m.d.comb += [self.macs.eq(mac.macs), self.gated.eq(mac.gated)]
@@ -158,7 +163,7 @@ class PE1D(wiring.Component):
         # the previous run's in the spad while those drain.
         psum_entry = data.StructLayout({"sum": self._acc_shape, "en": 1})
         m.submodules.pspad = pspad = memory.Memory(shape=psum_entry, depth=PD, init=[])
-        fspad_w, fspad_r = fspad.write_port(), fspad.read_port(domain="comb")
+        fspad_w, fspad_r = fspad.write_port(), fspad.read_port(domain=self._read_domain)
         pspad_w, pspad_r = pspad.write_port(), pspad.read_port(domain="comb")
 
         # The job, with the products of its fields that the loops need.
@@ -196,13 +201,19 @@ class PE1D(wiring.Component):
             win.ready.eq(busy & (f < job.f) & (~win.first | (alloc < PD))),
             self.held.eq(busy & (f < job.f) & win.first & (alloc == PD)),
         ]
+        # With `operand_reg` the multiplier's operands come from registers: the spads'
+        # synchronous read ports (block RAM on FPGAs that have no LUT RAM), so the MAC
+        # sees each product's enable and end a cycle after its issue.
+        if c.operand_reg:
+            m.d.sync += [win.mac_en.eq(win.issue), win.mac_last.eq(win.issue & win.last)]
+        else:
+            m.d.comb += [win.mac_en.eq(win.issue), win.mac_last.eq(win.issue & win.last)]
         window = self._sparse_window if c.zero_skip else self._dense_window
         w_off = Signal(range(FD))                      # the product's weight within the job
         window(m, win, job, w_loaded, kbase, w_off, mac)
         w_addr = wb + w_off
         m.d.comb += [fspad_r.addr.eq(Mux(w_addr >= FD, w_addr - FD, w_addr)),
-                     mac.b.eq(fspad_r.data)]
-        m.d.comb += mac.en.eq(win.issue)
+                     mac.b.eq(fspad_r.data), mac.en.eq(win.mac_en), mac.last.eq(win.mac_last)]
         with m.If(win.issue & win.last):
             with m.If(win.k_last):
                 m.d.sync += [k.eq(0), kbase.eq(0), f.eq(f + 1)]
@@ -211,7 +222,7 @@ class PE1D(wiring.Component):
 
         # -- write-back: finished sums queue in the psum spad, `latency` cycles later -------
         done_sum, done_en = win.issue & win.last, job.psum_en
-        for _ in range(mac.latency):
+        for _ in range(mac.latency + c.operand_reg):
             delayed, delayed_en = Signal(), Signal()
             m.d.sync += [delayed.eq(done_sum), delayed_en.eq(done_en)]
             done_sum, done_en = delayed, delayed_en
@@ -289,7 +300,7 @@ class PE1D(wiring.Component):
         c = self._config
         ID = c.ifmap_spad
         m.submodules.ispad = ispad = memory.Memory(shape=self._act_shape, depth=ID, init=[])
-        ispad_w, ispad_r = ispad.write_port(), ispad.read_port(domain="comb")
+        ispad_w, ispad_r = ispad.write_port(), ispad.read_port(domain=self._read_domain)
 
         # Loader: n_in positions x q channels. `occ` counts entries from the window base
         # `rb` onwards. It goes negative when a stride larger than the filter frees values
@@ -325,10 +336,9 @@ class PE1D(wiring.Component):
             w_off.eq(kbase + o),
             ispad_r.addr.eq(Mux(a_idx >= ID, a_idx - ID, a_idx)),
             mac.a.eq(ispad_r.data),
-            mac.last.eq(win.issue & win.last),
         ]
         zero = (ispad_r.data == 0) if c.zero_gate else 0
-        m.d.comb += [self.fire.eq(win.issue & ~zero), self.skip.eq(win.issue & zero)]
+        m.d.comb += [self.fire.eq(win.mac_en & ~zero), self.skip.eq(win.mac_en & zero)]
         with m.If(win.issue):
             m.d.sync += o.eq(Mux(win.last, 0, o + 1))
         # A finished pixel slides the window by one stride of every channel.
@@ -410,11 +420,16 @@ class PE1D(wiring.Component):
             win.first.eq(jo == 0),
             win.last.eq(empty | ~have1 | (e1.idx >= fend)),
             w_off.eq(kbase + off),
-            mac.a.eq(Mux(empty, 0, e0.value)),
-            mac.last.eq(win.issue & win.last),
             self.fire.eq(product),
             self.skip.eq(empty),
         ]
+        value = Mux(empty, 0, e0.value)
+        if c.operand_reg:
+            a = Signal(self._act_shape, reset_less=True)
+            m.d.sync += a.eq(value)
+            m.d.comb += mac.a.eq(a)
+        else:
+            m.d.comb += mac.a.eq(value)
         with m.If(win.issue):
             m.d.sync += jo.eq(Mux(win.last, 0, jo + 1))
 
@@ -450,5 +465,7 @@ class _Window:
         self.k_last = Signal()         # the sum is of the last filter
         self.pixel_done = Signal()     # the last filter's sum of a pixel ends
         self.a_done = Signal()         # the job's input has all arrived
+        self.mac_en = Signal()         # the MAC takes a product (a cycle after its issue
+        self.mac_last = Signal()       # with `operand_reg`), and it ends a sum
         self.resets = []               # registers cleared when a job starts
 

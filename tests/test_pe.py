@@ -15,8 +15,11 @@ TINY = preset("tiny")
 VARIANTS = {
     "tiny": TINY,
     "comb-product": dataclasses.replace(TINY, product_reg=False, zero_gate=False),
-    # Registered multiplier operands (the ULX3S design): two cycles to each write-back.
+    # Registered multiplier operands (the ULX3S design): the spads' synchronous read
+    # ports, two cycles to each write-back (one without the product register).
     "operand-reg": dataclasses.replace(TINY, operand_reg=True),
+    "operand-reg-comb-product": dataclasses.replace(TINY, operand_reg=True,
+                                                    product_reg=False),
     "uint-act": dataclasses.replace(TINY, act_signed=False, act_width=4, wgt_width=6),
     # Smallest legal ifmap spad: the window never has a spare slot to prefetch into.
     "tight-spad": dataclasses.replace(TINY, ifmap_spad=5, filter_spad=5, psum_spad=4),
@@ -32,6 +35,8 @@ VARIANTS.update({
     "skip": SKIP,
     "skip-comb-product": dataclasses.replace(VARIANTS["comb-product"], zero_skip=True),
     "skip-operand-reg": dataclasses.replace(VARIANTS["operand-reg"], zero_skip=True),
+    "skip-operand-reg-comb-product": dataclasses.replace(
+        VARIANTS["operand-reg-comb-product"], zero_skip=True),
     "skip-tight-spad": dataclasses.replace(VARIANTS["tight-spad"], zero_skip=True,
                                            skip_slack=0),
     "skip-one-psum": dataclasses.replace(VARIANTS["one-psum"], zero_skip=True, skip_slack=0),
