@@ -478,14 +478,19 @@ class Accelerator(wiring.Component):
             arr.rd_en.eq(~stall),
             bias_r.addr.eq(r_m),
         ]
-        bias_data = _registered_read(m, bias_r, ~stall, "bias_data")
-        # Stage B adds the bias, stage C applies ReLU and the shift, stage D saturates into
-        # the output beat: one adder, one barrel shifter or one range check per cycle.
-        # All stages move together, and hold while the output beat waits.
-        c_valid, c_m_ok, d_valid, d_m_ok = Signal(), Signal(), Signal(), Signal()
-        c_n, d_n = Signal.like(r_n), Signal.like(r_n)
+        bias_b = _registered_read(m, bias_r, ~stall, "bias_b")
+        bias_data = Signal.like(bias_b, name="bias_data", reset_less=True)
+        # Stage B reads the lanes (block RAM), stage Q registers their data (in the array),
+        # stage C adds the bias, stage D applies ReLU and the shift, and the output beat
+        # takes the saturated values: one adder, one barrel shifter or one range check per
+        # cycle. All stages move together, and hold while the output beat waits.
+        q_valid, q_m_ok, c_valid, c_m_ok = Signal(), Signal(), Signal(), Signal()
+        d_valid, d_m_ok = Signal(), Signal()
+        q_n, c_n, d_n = Signal.like(r_n), Signal.like(r_n), Signal.like(r_n)
         with m.If(~stall):
-            m.d.sync += [c_valid.eq(b_valid), c_m_ok.eq(b_m_ok), c_n.eq(b_n),
+            m.d.sync += [q_valid.eq(b_valid), q_m_ok.eq(b_m_ok), q_n.eq(b_n),
+                         bias_data.eq(bias_b),
+                         c_valid.eq(q_valid), c_m_ok.eq(q_m_ok), c_n.eq(q_n),
                          d_valid.eq(c_valid), d_m_ok.eq(c_m_ok), d_n.eq(c_n)]
         wide = signed(c.acc_bits + 2)      # `shift` runs to acc_bits + 1: to the sign bit
         lo, hi = -(1 << (c.out_width - 1)), (1 << (c.out_width - 1)) - 1
@@ -618,7 +623,7 @@ class Accelerator(wiring.Component):
                                      ni.eq(ni + 1), plane_n.eq(plane_n + reg["nplane"]),
                                      plane.eq(plane_n + reg["nplane"])]
                         m.next = "STRIP"
-                with m.Elif(~more & ro_idle & ~c_valid & ~d_valid & ~out_full):
+                with m.Elif(~more & ro_idle & ~q_valid & ~c_valid & ~d_valid & ~out_full):
                     m.d.sync += [busy.eq(0), self.done.eq(1), load_row.eq(0)]
                     m.next = "IDLE"
 
@@ -662,7 +667,7 @@ class Accelerator(wiring.Component):
                         with m.Else():
                             m.next = "DRAIN"
             with m.State("DRAIN"):
-                # The last read's data is taken into stage C on the next cycle that moves.
+                # The last read's data is taken into stage Q on the next cycle that moves.
                 with m.If(~stall):
                     m.d.sync += b_valid.eq(0)
                     m.next = "IDLE"

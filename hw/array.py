@@ -123,8 +123,12 @@ class PEArray(wiring.Component):
     queued pass (another start would be lost). ``done`` pulses when every active PE has
     finished every pass. While ``rd_own`` is high (between passes, or while passes run
     in the other half of the lanes, ``job.flip``), ``rd_col``/``rd_addr`` read the lanes of
-    ``read_width`` neighbouring columns from ``rd_col`` at one address (data on ``rd_data``
-    one cycle later; columns past the array read as zero), and the bottoms' lane reads wait.
+    ``read_width`` neighbouring columns from ``rd_col`` at one address, and the bottoms'
+    lane reads wait. The readout is a two-stage pipeline that moves on the cycles with
+    ``rd_en`` high: the lanes' block RAMs read, then a register per lane takes their data
+    (so no logic follows a block RAM's output in the same cycle). ``rd_data`` holds the
+    read of the address given two ``rd_en`` cycles back; columns past the array read as
+    zero.
 
     Members
     -------
@@ -134,7 +138,7 @@ class PEArray(wiring.Component):
     busy, queued, done : Out(1)
     filt, ifm : In(stream.Signature(packet_layout(...)))
     rd_col, rd_addr, rd_en, rd_own : In(...)
-        Lane readout; ``rd_data`` holds while ``rd_en`` is low and ``rd_own`` high.
+        Lane readout; ``rd_data`` holds while ``rd_en`` is low.
     rd_data : Out(ArrayLayout(acc, read_width))
         ``read_width = min(beat, cols)``: one output beat's worth of columns.
     macs, gated, pe_busy, lane_reads, lane_writes, psum_hops, filt_beats, ifm_beats :
@@ -275,9 +279,10 @@ class PEArray(wiring.Component):
 
         # -- psum chains and lanes ---------------------------------------------------------
         hops, lane_reads, lane_writes, lane_data = [], [], [], []
-        rd_col_q = Signal.like(self.rd_col)
-        with m.If(self.rd_en):      # the first column of the data the lanes hold
-            m.d.sync += rd_col_q.eq(self.rd_col)
+        rd_col_q = Signal.like(self.rd_col)          # first column of the lanes' reads
+        rd_col_qq = Signal.like(self.rd_col)         # and of their registers
+        with m.If(self.rd_en):
+            m.d.sync += [rd_col_q.eq(self.rd_col), rd_col_qq.eq(rd_col_q)]
         for x in range(C):
             lane = PsumLane(config=c, shape=self._acc)
             m.submodules[f"lane_{x}"] = lane
@@ -313,9 +318,12 @@ class PEArray(wiring.Component):
                                  lane.r[y].ready.eq(pe.psum_in.ready)]
             lane_writes.append(lane.writes)
             lane_reads.append(lane.reads)
-            lane_data.append(lane.rd_data)
+            lane_q = Signal.like(lane.rd_data, name=f"lane_q_{x}", reset_less=True)
+            with m.If(self.rd_en):
+                m.d.sync += lane_q.eq(lane.rd_data)
+            lane_data.append(lane_q)
 
-        with m.Switch(rd_col_q):
+        with m.Switch(rd_col_qq):
             for x in range(C):
                 with m.Case(x):
                     for i in range(min(self.read_width(c), C - x)):

@@ -87,18 +87,29 @@ def run_layer(cfg, layer, x, w, *, rng, idle=0.0):
                 continue
             n, e0, ff, chains = step["readout"]
             p = mapping.p
+            reads = [(ch.x, mapping.lane_base(ch.slot) + f * p + kk,
+                      ((ff * mapping.t + ch.g) * p + kk, e0 + ch.ee, f))
+                     for ch in chains for f in range(layer.f) for kk in range(p)]
+            # The readout pipeline (two stages) moves on the cycles with rd_en: reads
+            # issue back to back with random pauses, and rd_data must hold meanwhile.
             ctx.set(dut.rd_own, 1)
-            for ch in chains:
-                base = mapping.lane_base(ch.slot)
-                for f in range(layer.f):
-                    for kk in range(p):
-                        m_ = (ff * mapping.t + ch.g) * p + kk
-                        ctx.set(dut.rd_en, 1)
-                        ctx.set(dut.rd_col, ch.x)
-                        ctx.set(dut.rd_addr, base + f * p + kk)
-                        await ctx.tick()
-                        if m_ < layer.m:
-                            out[n, m_, e0 + ch.ee, f] = ctx.get(dut.rd_data[0])
+            stages = [None, None]
+            while reads or any(stages):
+                en = rng.random() >= idle
+                if en:
+                    col, addr, dest = reads.pop(0) if reads else (0, 0, None)
+                    ctx.set(dut.rd_col, col)
+                    ctx.set(dut.rd_addr, addr)
+                    stages = [dest, stages[0]]
+                ctx.set(dut.rd_en, en)
+                held = ctx.get(dut.rd_data[0])
+                await ctx.tick()
+                if not en:
+                    assert ctx.get(dut.rd_data[0]) == held, "rd_data changed without rd_en"
+                elif stages[1] is not None and stages[1][0] < layer.m:
+                    m_, e, f = stages[1]
+                    out[n, m_, e, f] = ctx.get(dut.rd_data[0])
+            ctx.set(dut.rd_en, 0)
             ctx.set(dut.rd_own, 0)
         for name in ("macs", "gated", "pe_busy", "lane_reads", "lane_writes", "psum_hops"):
             counters[name] = ctx.get(getattr(dut, name))
