@@ -12,14 +12,14 @@ __all__ = ["ULX3S_CONFIG", "ULX3STop"]
 # 64 PEs, int8 as eyeriss-int8 but with smaller scratchpads, limits and beat, so that it fits
 # the 85F (docs/boards.md): layers up to 64 x 32 x 32 in, 64 filters of up to 5 x 5, in a
 # 32 KiB global buffer; psum lanes deep enough for every such layer (8 chains of 36 x 8).
-# The buses are row-staged, so their handshakes stay within a row of the die, and the
+# The buses are row-staged, so their handshakes stay within a row of the die, the
 # multiplier's operands are registered, so the filter-spad read and the multiply take a
-# cycle each (docs/boards.md).
+# cycle each, and no psum handshake runs along a chain (docs/boards.md).
 ULX3S_CONFIG = Config(name="ulx3s", rows=8, cols=8, filter_spad=72, ifmap_spad=12,
                       psum_spad=8, max_n=2, max_c=64, max_m=64, max_h=32, max_w=32,
                       max_r=5, max_s=5, max_stride=2, max_pad=2, psum_lane=2048,
                       lane_banks=1, glb_kib=32, glb_banks=4, beat=4, bus_stage=True,
-                      operand_reg=True)
+                      operand_reg=True, drain_cut=True)
 
 
 class ULX3STop(BoardTop):

@@ -54,7 +54,7 @@ _INT_RANGES = {
     "skip_slack":    (0, 4096),
 }
 _BOOL_FIELDS = ("act_signed", "wgt_signed", "product_reg", "operand_reg", "zero_gate",
-                "zero_skip", "bus_stage")
+                "zero_skip", "bus_stage", "drain_cut")
 
 
 def check_fields(obj, int_ranges, bool_fields=()):
@@ -143,6 +143,13 @@ class Config:
         goes to, and each row's receivers take it from the row's buffer, so no
         handshake crosses the whole array in one cycle (for Fmax), at the cost of
         ``2 x rows`` packets of registers per bus and a cycle more on each bus.
+    drain_cut : bool
+        A PE takes a partial sum from ``psum_in`` (and drains a finished sum) only while
+        its output register is empty, so its ``psum_in.ready`` does not follow its
+        ``psum_out.ready``: no handshake runs down a psum chain, or from a chain's top
+        through the psum lane back to its bottom, in one cycle (for Fmax). A PE then
+        drains at most a sum every other cycle, which slows only windows of one
+        product (``q * S == 1``).
     zero_skip : bool
         Skip zero activations in time, not only in power: each PE's input passes a
         zero-skip encoder and a queue, and the PE spends cycles only on non-zero values
@@ -189,6 +196,7 @@ class Config:
     glb_banks:     int = 2
     beat:          int = 4
     bus_stage:     bool = False
+    drain_cut:     bool = False
     zero_skip:     bool = False
     skip_queue:    int = 16
     skip_slack:    int = 24
@@ -333,14 +341,15 @@ PRESETS = {
                    max_stride=4, max_pad=2, psum_lane=128, lane_banks=2, glb_kib=8,
                    glb_banks=2, beat=4),
     # Fits an iCE40 UP5K (iCEBreaker) with the UART host link: three rows for 3 x 3 filters,
-    # one column, scratchpads for two channels of two 3-wide filters (docs/boards.md). The
-    # spads are flip-flops on iCE40, which has no LUT RAM: two psums, not four, leave the
-    # room (~360 logic cells) that the queued passes' lane logic took, and the lane reads
-    # one psum ahead, not three (+230 LUT4, +150 FF; its dense passes do not need them).
+    # one column, scratchpads for two channels of two 3-wide filters (docs/boards.md).
+    # iCE40 has no LUT RAM: with registered operands the filter spad is read synchronously
+    # and sits in block RAM (~400 logic cells fewer); the psum spads are flip-flops, so
+    # two psums, not four, and the lane reads one psum ahead, not three (+230 LUT4, +150
+    # FF; its dense passes do not need them). No psum handshake runs along a chain.
     "up5k": Config(name="up5k", rows=3, cols=1, filter_spad=12, ifmap_spad=6, psum_spad=2,
                    max_n=1, max_c=8, max_m=8, max_h=16, max_w=16, max_r=3, max_s=3,
                    max_stride=2, max_pad=1, psum_lane=256, glb_kib=2, glb_banks=1, beat=1,
-                   lane_queue=1, counter_width=24),
+                   lane_queue=1, counter_width=24, operand_reg=True, drain_cut=True),
     "eyeriss": _eyeriss("eyeriss", 16),
     "eyeriss-int8": _eyeriss("eyeriss-int8", 8),
 }

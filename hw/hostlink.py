@@ -226,6 +226,7 @@ class HostLink(wiring.Component):
         buf = Signal(data.ArrayLayout(8, nmax))     # the item's bytes, the last at the top
         drop = Signal()                 # WRITE or LOAD during a run: items are discarded
         dropped = Signal()              # a WEIGHTS beat arrived outside a run
+        sent = Signal()                 # the accelerator took the item being forwarded
         frame_err = Signal()
         nonce = Signal(8)
         rep_pending = Signal()          # a reply waits for (or is in) the transmitter
@@ -269,7 +270,7 @@ class HostLink(wiring.Component):
                             with m.If(acc.busy):
                                 reply(Msg.ERROR, Error.BUSY, byte)
                             with m.Else():
-                                m.d.comb += acc.start.eq(1)
+                                m.next = "START"
                         with m.Case(Cmd.COUNTERS):
                             # Read while idle, when no counter moves during the message.
                             with m.If(acc.busy):
@@ -278,6 +279,11 @@ class HostLink(wiring.Component):
                                 reply(Msg.COUNTERS)
                         with m.Default():
                             reply(Msg.ERROR, Error.COMMAND, byte, then="HUNT")
+            with m.State("START"):
+                # A cycle of its own: the start comes from the state register, not from
+                # the receive FIFO's output, and the next command sees the run busy.
+                m.d.comb += acc.start.eq(1)
+                m.next = "CMD"
             with m.State("NONCE"):
                 with m.If(receive()):
                     m.d.comb += credit_reset.eq(1)
@@ -306,20 +312,21 @@ class HostLink(wiring.Component):
                     with m.Else():
                         m.d.sync += idx.eq(idx + 1)
             with m.State("FORWARD"):
+                # The item goes out until a transfer (`sent`); the parser moves on the
+                # cycle after it, so no accelerator `ready` reaches the parser's state.
                 item_done = Signal()
-                surplus = (cmd == Cmd.WEIGHTS) & ~acc.busy
-                with m.Switch(cmd):
-                    with m.Case(Cmd.WRITE):
-                        m.d.comb += [acc.cfg.valid.eq(~drop),
-                                     item_done.eq(drop | acc.cfg.ready)]
-                    with m.Case(Cmd.LOAD):
-                        m.d.comb += [acc.act_in.valid.eq(~drop),
-                                     item_done.eq(drop | acc.act_in.ready)]
-                    with m.Case(Cmd.WEIGHTS):
-                        m.d.comb += [acc.wgt_in.valid.eq(acc.busy),
-                                     item_done.eq(surplus | acc.wgt_in.ready)]
+                surplus = (cmd == Cmd.WEIGHTS) & ~acc.busy & ~sent
+                for kind, port, valid in ((Cmd.WRITE, acc.cfg, ~drop),
+                                          (Cmd.LOAD, acc.act_in, ~drop),
+                                          (Cmd.WEIGHTS, acc.wgt_in, acc.busy)):
+                    with m.If(cmd == kind):
+                        m.d.comb += port.valid.eq(valid & ~sent)
+                        with m.If(port.valid & port.ready):
+                            m.d.sync += sent.eq(1)
+                m.d.comb += item_done.eq(sent | surplus | (drop & (cmd != Cmd.WEIGHTS)))
                 with m.If(item_done):
-                    m.d.sync += [count.eq(count - 1), dropped.eq(dropped | surplus)]
+                    m.d.sync += [count.eq(count - 1), dropped.eq(dropped | surplus),
+                                 sent.eq(0)]
                     with m.If(count != 1):
                         m.next = "ITEM"
                     with m.Elif(drop):

@@ -243,7 +243,11 @@ class PE1D(wiring.Component):
         # (a flip-flop synchronous reset), not a mask in front of the adder.
         pr = Signal(range(PD))
         psum_en = pspad_r.data.en
-        out_free = ~self.psum_out.valid | self.psum_out.ready
+        # With `drain_cut`, only an empty output register takes the next sum, so that
+        # `psum_in.ready` does not depend on `psum_out.ready`.
+        out_free = ~self.psum_out.valid
+        if not c.drain_cut:
+            out_free |= self.psum_out.ready
         have = pending != 0
         produce = Signal()
         out_sum = Signal(self._acc_shape, reset_less=True)
@@ -256,6 +260,8 @@ class PE1D(wiring.Component):
         ]
         with m.If(out_free):
             m.d.sync += self.psum_out.valid.eq(produce)
+        with m.Elif(self.psum_out.ready):
+            m.d.sync += self.psum_out.valid.eq(0)
         with m.If(produce):
             m.d.sync += [
                 out_sum.eq(pspad_r.data.sum),

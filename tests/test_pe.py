@@ -21,6 +21,8 @@ VARIANTS = {
     "operand-reg-comb-product": dataclasses.replace(TINY, operand_reg=True,
                                                     product_reg=False),
     "uint-act": dataclasses.replace(TINY, act_signed=False, act_width=4, wgt_width=6),
+    # psum_in taken only while the output register is empty (the UP5K design).
+    "drain-cut": dataclasses.replace(TINY, drain_cut=True, operand_reg=True),
     # Smallest legal ifmap spad: the window never has a spare slot to prefetch into.
     "tight-spad": dataclasses.replace(TINY, ifmap_spad=5, filter_spad=5, psum_spad=4),
     # One psum entry: each sum must drain before the next one may start.
@@ -35,6 +37,7 @@ VARIANTS.update({
     "skip": SKIP,
     "skip-comb-product": dataclasses.replace(VARIANTS["comb-product"], zero_skip=True),
     "skip-operand-reg": dataclasses.replace(VARIANTS["operand-reg"], zero_skip=True),
+    "skip-drain-cut": dataclasses.replace(VARIANTS["drain-cut"], zero_skip=True),
     "skip-operand-reg-comb-product": dataclasses.replace(
         VARIANTS["operand-reg-comb-product"], zero_skip=True),
     "skip-tight-spad": dataclasses.replace(VARIANTS["tight-spad"], zero_skip=True,
@@ -101,19 +104,24 @@ def run_pe_jobs(cfg, jobs, *, seed, rng, idle, stall, monitor=None, queue=False)
             pulses[0] += fire
             pulses[1] += skip
 
-    # A psum_out transfer offered and not taken stays offered, with the same value.
-    held, broken = [None], []
+    # A psum_out transfer offered and not taken stays offered, with the same value. With
+    # drain_cut, psum_in is taken only while psum_out offers nothing.
+    held, broken, cut = [None], [], []
 
     async def hold(ctx):
-        async for _clk, _rst, valid, ready, payload in ctx.tick().sample(
-                dut.psum_out.valid, dut.psum_out.ready, dut.psum_out.payload):
+        async for _clk, _rst, valid, ready, payload, in_ready in ctx.tick().sample(
+                dut.psum_out.valid, dut.psum_out.ready, dut.psum_out.payload,
+                dut.psum_in.ready):
             if held[0] is not None and (not valid or payload != held[0]):
                 broken.append((held[0], valid, payload))
             held[0] = payload if valid and not ready else None
+            if cfg.drain_cut and in_ready and valid:
+                cut.append(payload)
 
     run_sim(dut, control, feed_wgt, feed_act, feed_psum, collect,
             background=[count, dones, hold] + ([monitor(dut)] if monitor else []))
     assert not broken, f"seed={seed}: psum_out changed while not taken: {broken[:3]}"
+    assert not cut, f"seed={seed}: psum_in ready beside a valid psum_out (drain_cut)"
     assert len(got) == len(jobs)
     fire = skip = macs = gated = 0
     for i, (job, out, cnt) in enumerate(zip(jobs, got, counters, strict=True)):
