@@ -331,10 +331,11 @@ class Accelerator(wiring.Component):
         w_h = Signal(range(bound["sets_h"]))
         w_g = Signal(range(bound["t"]))
         w_vr = Signal(range(c.rows))
+        w_row = Signal(range(c.rows + bound["r"]))      # w_vr + w_rr, kept as a register
         m.d.comb += [
             arr.filt.valid.eq(w_run & self.wgt_in.valid),
             self.wgt_in.ready.eq(w_run & arr.filt.ready),
-            arr.filt.payload.row.eq(w_vr + w_rr),
+            arr.filt.payload.row.eq(w_row),
             arr.filt.payload.col.eq(w_h),
             arr.filt.payload.data.data.eq(self.wgt_in.payload),
             arr.filt.payload.data.n.eq(Mux(is_last(wb, reg["nbw"]), reg["pqs_last"], B)),
@@ -342,17 +343,19 @@ class Accelerator(wiring.Component):
         with m.If(arr.filt.valid & arr.filt.ready):
             # Beat-major; within a beat the groups g = v * sets_h + h < t, rows rr fastest.
             with m.If(~is_last(w_rr, reg["r"])):
-                m.d.sync += w_rr.eq(w_rr + 1)
+                m.d.sync += [w_rr.eq(w_rr + 1), w_row.eq(w_row + 1)]
             with m.Else():
                 m.d.sync += w_rr.eq(0)
                 with m.If(~is_last(w_g, reg["t"])):
                     m.d.sync += w_g.eq(w_g + 1)
                     with m.If(~is_last(w_h, reg["sets_h"])):
-                        m.d.sync += w_h.eq(w_h + 1)
+                        m.d.sync += [w_h.eq(w_h + 1), w_row.eq(w_vr)]
                     with m.Else():
-                        m.d.sync += [w_h.eq(0), w_vr.eq(w_vr + reg["r"])]
+                        m.d.sync += [w_h.eq(0), w_vr.eq(w_vr + reg["r"]),
+                                     w_row.eq(w_vr + reg["r"])]
                 with m.Else():
-                    m.d.sync += [w_g.eq(0), w_h.eq(0), w_vr.eq(0), wb.eq(wb + 1)]
+                    m.d.sync += [w_g.eq(0), w_h.eq(0), w_vr.eq(0), w_row.eq(0),
+                                 wb.eq(wb + 1)]
                     with m.If(is_last(wb, reg["nbw"])):
                         m.d.sync += [wb.eq(0), w_left.eq(w_left - 1)]
                         with m.If(w_left == 1):
@@ -583,7 +586,7 @@ class Accelerator(wiring.Component):
                 ]
                 with m.If((ff == 0) & (cf == 0)):      # the strip's first pass
                     m.d.sync += [w_run.eq(1), w_left.eq(reg["passes"]), wb.eq(0),
-                                 w_rr.eq(0), w_h.eq(0), w_g.eq(0), w_vr.eq(0)]
+                                 w_rr.eq(0), w_h.eq(0), w_g.eq(0), w_vr.eq(0), w_row.eq(0)]
                 m.next = "RUN"
             with m.State("RUN"):
                 # The next channel fold's pass is queued in the array as soon as this

@@ -369,6 +369,11 @@ class HostLink(wiring.Component):
         pos = Signal(range(longest))
         done_pending = Signal()
         last = Signal()
+        # An OUT message's beat is taken the cycle after its last byte (`out_ack`), from a
+        # register, so the serializer's position does not run into the readout's stall.
+        out_ack = Signal()
+        m.d.sync += out_ack.eq(0)
+        m.d.comb += out.ready.eq(out_ack)
         with m.FSM(name="send"):
             with m.State("IDLE"):
                 with m.If(freed >= self._rx_depth // 4):
@@ -381,7 +386,7 @@ class HostLink(wiring.Component):
                 with m.Elif(done_pending):
                     m.d.sync += kind.eq(Msg.DONE)
                     m.next = "SEND"
-                with m.Elif(out.valid):
+                with m.Elif(out.valid & ~out_ack):
                     m.d.sync += kind.eq(Msg.OUT)
                     m.next = "SEND"
             with m.State("SEND"):
@@ -403,7 +408,7 @@ class HostLink(wiring.Component):
                             with m.Case(Msg.DONE):
                                 m.d.sync += done_pending.eq(0)
                             with m.Case(Msg.OUT):
-                                m.d.comb += out.ready.eq(1)
+                                m.d.sync += out_ack.eq(1)
         with m.If(acc.done):
             m.d.sync += done_pending.eq(1)
         return m

@@ -277,11 +277,14 @@ class PE1D(wiring.Component):
         # A run is over when its last product has issued and its input and weights are all
         # in. Its sums must also have drained, unless a queued run follows: that run begins
         # at once, and the sums drain behind it.
-        issued = busy & (f == job.f) & win.a_done & w_done
+        # `issued` is registered: the comparisons that make it do not run on into the
+        # restart's resets and enables. (A run ends a cycle later.)
+        issued = Signal()
         drained = (alloc == 0) & ~self.psum_out.valid
         again = Signal()                # a run of the job is queued
         again_psum_en = Signal()        # with this psum_en
         finished = issued & (drained | again)
+        m.d.sync += issued.eq(busy & (f == job.f) & win.a_done & w_done & ~finished)
         m.d.sync += self.done.eq(finished)
         m.d.comb += self.queued.eq(again)
         with m.If(busy & self.start & ~finished & ~again):
@@ -333,28 +336,33 @@ class PE1D(wiring.Component):
                 m.d.sync += a_c.eq(a_c + 1)
 
         # Compute: for f < F, k < p, o = s * q + c < q * S: act[c][fU+s] * wgt[k][s][c].
+        # The weight's offset `woff` = kbase + o is a register of its own, so the issue
+        # decision compares registers and adds nothing.
         o = Signal(range(ID))
+        woff = Signal(range(c.filter_spad + 1))
         a_idx = rb + o
         m.d.comb += [
-            win.issue.eq(win.ready & (w_loaded > kbase + o) & (occ > o)),
+            win.issue.eq(win.ready & (w_loaded > woff) & (occ > o)),
             win.first.eq(o == 0),
             win.last.eq(o == job.qs - 1),
-            w_off.eq(kbase + o),
+            w_off.eq(woff),
             ispad_r.addr.eq(Mux(a_idx >= ID, a_idx - ID, a_idx)),
             mac.a.eq(ispad_r.data),
         ]
         zero = (ispad_r.data == 0) if c.zero_gate else 0
         m.d.comb += [self.fire.eq(win.mac_en & ~zero), self.skip.eq(win.mac_en & zero)]
         with m.If(win.issue):
-            m.d.sync += o.eq(Mux(win.last, 0, o + 1))
-        # A finished pixel slides the window by one stride of every channel.
-        free = Mux(win.pixel_done, job.qu, 0)
-        rb_next = rb + free
-        m.d.sync += [
-            rb.eq(Mux(rb_next >= ID, rb_next - ID, rb_next)),
-            occ.eq(occ + a_take - free),
-        ]
-        win.resets += [a_pos, a_c, wp, rb, occ, o]
+            m.d.sync += [o.eq(Mux(win.last, 0, o + 1)),
+                         woff.eq(Mux(win.last, Mux(win.k_last, 0, kbase + job.qs), woff + 1))]
+        # A finished pixel slides the window by one stride of every channel. The sums are
+        # of registers; the issue decision only selects them.
+        rb_next = rb + job.qu
+        with m.If(win.pixel_done):
+            m.d.sync += [rb.eq(Mux(rb_next >= ID, rb_next - ID, rb_next)),
+                         occ.eq(occ + a_take - job.qu)]
+        with m.Else():
+            m.d.sync += occ.eq(occ + a_take)
+        win.resets += [a_pos, a_c, wp, rb, occ, o, woff]
 
     def _sparse_window(self, m, win, job, w_loaded, kbase, w_off, mac):
         """Only the non-zero values of the window (``zero_skip``). The input is a stream of
