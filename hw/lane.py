@@ -195,8 +195,12 @@ class PsumLane(wiring.Component):
                 m.d.sync += wptr[y].eq(step(wptr[y]))
             with m.If(read[y]):
                 m.d.sync += rptr[y].eq(step(rptr[y]))
-            more = Mux(self.again & self.bottom[y] & self.acc, self.fp, 0)
-            m.d.sync += rleft[y].eq(rleft[y] - read[y] + more)
+            # Sums of registers and inputs, which the reads (arbiters' grants) only select.
+            with m.If(self.again & self.bottom[y] & self.acc):
+                m.d.sync += rleft[y].eq(Mux(read[y], rleft[y] - 1 + self.fp,
+                                            rleft[y] + self.fp))
+            with m.Elif(read[y]):
+                m.d.sync += rleft[y].eq(rleft[y] - 1)
 
         # A bottom reads a psum only after its chain's top has written it in the pass
         # before: `credit` counts what each top wrote and its chain's bottom has not yet
@@ -215,7 +219,10 @@ class PsumLane(wiring.Component):
             m.d.comb += tops[y].eq(top_of)
         for t in range(R):
             back = Cat(*(read[b] & (tops[b] == t) for b in range(t, R))).any()
-            m.d.sync += credit[t].eq(credit[t] + wrote[t] - back)
+            with m.If(wrote[t] & ~back):
+                m.d.sync += credit[t].eq(credit[t] + 1)
+            with m.Elif(back & ~wrote[t]):
+                m.d.sync += credit[t].eq(credit[t] - 1)
 
         # Pass start: pointers from the configured bases (after the updates above); a
         # layer's first pass over the chains (no accumulation) clears the credits.
