@@ -636,8 +636,8 @@ class Accelerator(wiring.Component):
                 with m.If(ro_go):
                     m.next = "READ"
             with m.State("READ"):
-                # Stage A issues lane and bias reads; stages B-D, a cycle apart, make the
-                # beat. While the output beat waits, all hold (the reads are disabled).
+                # Stage A issues lane and bias reads; stages B, Q, C and D, a cycle apart,
+                # make the beat. While the output beat waits, all hold (the reads are disabled).
                 with m.If(~stall):
                     m.d.sync += [b_valid.eq(chain_ok), b_m_ok.eq(r_m < reg["m"]), b_n.eq(r_n)]
                     last_value = ~chain_ok | is_last(r_idx, reg["fp"])

@@ -9,6 +9,8 @@ from .skip import entry_layout
 
 __all__ = ["PE1D", "pe_cfg_layout", "pe_job"]
 
+_NO_RW_CHECK = {"no_rw_check": 1}
+
 
 def pe_cfg_layout(config):
     """Run-time job description of a :class:`PE1D` built for ``config``.
@@ -79,10 +81,10 @@ class PE1D(wiring.Component):
         Job, sampled on the ``start`` cycle.
     start : In(1)
         Begins a job when the PE is idle. While ``busy`` it queues one more run of the
-        same job (with the ``psum_en`` of ``cfg`` at that cycle), which begins as soon as
-        the current run's last product has issued: the current run's sums drain (with its
-        own ``psum_en``) while the queued run computes. A further start while one is
-        queued is ignored.
+        same job (with the ``psum_en`` of ``cfg`` at that cycle), which begins two cycles
+        after the current run's last product has issued (its end conditions are
+        registered): the current run's sums drain (with its own ``psum_en``) while the
+        queued run computes. A further start while one is queued is ignored.
     busy : Out(1)
         Stays high from one run into a queued one, and until the last run's sums have
         all drained.
@@ -95,7 +97,8 @@ class PE1D(wiring.Component):
         Filter weights and input activations (entries of ``hw.skip.entry_layout`` with
         ``zero_skip``).
     psum_in : In(stream.Signature(acc))
-        Partial sums from the neighbouring PE; taken only when ``psum_en``.
+        Partial sums from the neighbouring PE; taken only when ``psum_en`` (and, with
+        ``drain_cut``, only while ``psum_out`` offers nothing).
     psum_out : Out(stream.Signature(acc))
     macs, gated : Out(counter_width)
         MACs performed and MACs skipped by zero gating, since reset (with ``counters``).
@@ -139,10 +142,18 @@ class PE1D(wiring.Component):
     def config(self):
         return self._config
 
-    @property
-    def _read_domain(self):
-        """Of the spad read ports that give the multiplier its operands."""
-        return "sync" if self._config.operand_reg else "comb"
+    def _operand_port(self, m, mem, name):
+        """A read port of ``mem`` and the data it gives the multiplier: with
+        ``operand_reg`` registered, which yosys merges with the port into a synchronous one
+        (block RAM on iCE40). The PE never reads an entry in the cycle it is written, so
+        the spads carry ``no_rw_check``: no read-during-write logic sits after the RAM
+        (yosys honours it only on a port it builds from an asynchronous one)."""
+        port = mem.read_port(domain="comb")
+        if not self._config.operand_reg:
+            return port, port.data
+        data = Signal.like(port.data, name=f"{name}_data", reset_less=True)
+        m.d.sync += data.eq(port.data)
+        return port, data
 
     def elaborate(self, platform):
         c = self._config
@@ -158,12 +169,14 @@ class PE1D(wiring.Component):
         if self._counters:
             m.d.comb += [self.macs.eq(mac.macs), self.gated.eq(mac.gated)]
 
-        m.submodules.fspad = fspad = memory.Memory(shape=self._wgt_shape, depth=FD, init=[])
+        m.submodules.fspad = fspad = memory.Memory(shape=self._wgt_shape, depth=FD, init=[],
+                                                   attrs=_NO_RW_CHECK)
         # Each finished sum keeps the psum_en of its run: a queued run's sums may follow
         # the previous run's in the spad while those drain.
         psum_entry = data.StructLayout({"sum": self._acc_shape, "en": 1})
         m.submodules.pspad = pspad = memory.Memory(shape=psum_entry, depth=PD, init=[])
-        fspad_w, fspad_r = fspad.write_port(), fspad.read_port(domain=self._read_domain)
+        fspad_w = fspad.write_port()
+        fspad_r, weight = self._operand_port(m, fspad, "fspad")
         pspad_w, pspad_r = pspad.write_port(), pspad.read_port(domain="comb")
 
         # The job, with the products of its fields that the loops need.
@@ -213,14 +226,15 @@ class PE1D(wiring.Component):
         window(m, win, job, w_loaded, kbase, w_off, mac)
         w_addr = wb + w_off
         m.d.comb += [fspad_r.addr.eq(Mux(w_addr >= FD, w_addr - FD, w_addr)),
-                     mac.b.eq(fspad_r.data), mac.en.eq(win.mac_en), mac.last.eq(win.mac_last)]
+                     mac.b.eq(weight), mac.en.eq(win.mac_en), mac.last.eq(win.mac_last)]
         with m.If(win.issue & win.last):
             with m.If(win.k_last):
                 m.d.sync += [k.eq(0), kbase.eq(0), f.eq(f + 1)]
             with m.Else():
                 m.d.sync += [k.eq(k + 1), kbase.eq(kbase + job.qs)]
 
-        # -- write-back: finished sums queue in the psum spad, `latency` cycles later -------
+        # -- write-back: finished sums queue in the psum spad, the MAC's latency (and the
+        # operand stage) after their last product's issue.
         done_sum, done_en = win.issue & win.last, job.psum_en
         for _ in range(mac.latency + c.operand_reg):
             delayed, delayed_en = Signal(), Signal()
@@ -308,8 +322,10 @@ class PE1D(wiring.Component):
         ``q * S`` values of the circular ifmap spad from the window base."""
         c = self._config
         ID = c.ifmap_spad
-        m.submodules.ispad = ispad = memory.Memory(shape=self._act_shape, depth=ID, init=[])
-        ispad_w, ispad_r = ispad.write_port(), ispad.read_port(domain=self._read_domain)
+        m.submodules.ispad = ispad = memory.Memory(shape=self._act_shape, depth=ID, init=[],
+                                                   attrs=_NO_RW_CHECK)
+        ispad_w = ispad.write_port()
+        ispad_r, act = self._operand_port(m, ispad, "ispad")
 
         # Loader: n_in positions x q channels. `occ` counts entries from the window base
         # `rb` onwards. It goes negative when a stride larger than the filter frees values
@@ -347,9 +363,9 @@ class PE1D(wiring.Component):
             win.last.eq(o == job.qs - 1),
             w_off.eq(woff),
             ispad_r.addr.eq(Mux(a_idx >= ID, a_idx - ID, a_idx)),
-            mac.a.eq(ispad_r.data),
+            mac.a.eq(act),
         ]
-        zero = (ispad_r.data == 0) if c.zero_gate else 0
+        zero = (act == 0) if c.zero_gate else 0
         m.d.comb += [self.fire.eq(win.mac_en & ~zero), self.skip.eq(win.mac_en & zero)]
         with m.If(win.issue):
             m.d.sync += [o.eq(Mux(win.last, 0, o + 1)),
@@ -479,7 +495,9 @@ class _Window:
         self.k_last = Signal()         # the sum is of the last filter
         self.pixel_done = Signal()     # the last filter's sum of a pixel ends
         self.a_done = Signal()         # the job's input has all arrived
-        self.mac_en = Signal()         # the MAC takes a product (a cycle after its issue
-        self.mac_last = Signal()       # with `operand_reg`), and it ends a sum
+        # The MAC takes a product, and it ends a sum (a cycle after the issue with
+        # `operand_reg`).
+        self.mac_en = Signal()
+        self.mac_last = Signal()
         self.resets = []               # registers cleared when a job starts
 

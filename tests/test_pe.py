@@ -204,11 +204,12 @@ def test_counters_can_be_left_out():
     assert {"macs", "gated"}.isdisjoint(PE1D(config=cfg, counters=False).signature.members)
 
 
-@pytest.mark.parametrize("variant", ["tiny", "skip", "one-psum", "skip-tight-spad"])
+@pytest.mark.parametrize("variant", ["tiny", "skip", "one-psum", "skip-tight-spad",
+                                     "operand-reg", "drain-cut", "skip-drain-cut"])
 @pytest.mark.parametrize("stall", [0.0, 0.9], ids=["free", "slow-sink"])
 def test_pe_runs_queued_job(request, variant, stall):
     """A start while busy queues another run of the job with its own ``psum_en``; it
-    begins as soon as the current run's last product has issued (``busy`` stays high),
+    begins two cycles after the current run's last product has issued (``busy`` stays high),
     while that run's sums still drain, and every run's outputs are exact. A start while
     a run is queued is not lost: the testbench waits for ``queued`` to fall before it
     starts the next. The overlap is checked behind a slow sink: with a free sink a run's

@@ -80,10 +80,11 @@ def test_accel_rtl_without_backpressure(build_dir):
 
 @pytest.mark.rtl
 def test_accel_rtl_ulx3s_pipelining(build_dir):
-    """Row-staged multicast buses and registered multiplier operands (``bus_stage``,
-    ``operand_reg``, as the ULX3S design has them) in the generated Verilog, with
-    backpressure on every stream."""
-    cfg = dataclasses.replace(preset("tiny"), bus_stage=True, operand_reg=True)
+    """Row-staged multicast buses, registered multiplier operands and the psum handshake
+    kept within a PE (``bus_stage``, ``operand_reg``, ``drain_cut``, as the ULX3S design
+    has them) in the generated Verilog, with backpressure on every stream."""
+    cfg = dataclasses.replace(preset("tiny"), bus_stage=True, operand_reg=True,
+                              drain_cut=True)
     layer, shift, relu = LAYERS["stride2-raw-batch2"]
     seed = int(os.environ.get("ROWLOOM_SEED") or random.randrange(1 << 31))
     print(f"data seed={seed} (replay with ROWLOOM_SEED={seed})")
