@@ -372,8 +372,11 @@ class Accelerator(wiring.Component):
         # Input row of ihl: from -pad_top (top padding) to h - 1 + pad_bottom.
         irow = Signal(range(-bound["pad_top"], bound["h"] + bound["pad_top"]))
         iaddr = Signal(gaddr)           # glb address of column -P of row irow
-        last_hl = Mux(reg["hl_layer"] - e0u < reg["hl_full"], reg["hl_layer"] - e0u,
-                      reg["hl_full"])
+        # The strip's last row (a register: `e0u` changes in NEXT, two states before the
+        # generator runs).
+        last_hl = Signal.like(ihl)
+        m.d.sync += last_hl.eq(Mux(reg["hl_layer"] - e0u < reg["hl_full"],
+                                   reg["hl_layer"] - e0u, reg["hl_full"]))
         irow0 = e0u - reg["pad_top"]
         iaddr0 = plane + e0wq - reg["pwq"]
         beat_n = Mux(is_last(ib, reg["nbi"]), reg["row_last_n"], B)
@@ -448,6 +451,7 @@ class Accelerator(wiring.Component):
         r_ee = Signal(range(bound["segments"] * bound["set_cols"]))
         r_eeb = Signal(upto((bound["segments"] - 1) * bound["set_cols"]))
         r_idx = Signal(range(bound["fp"]))
+        r_idx_last = Signal()           # r_idx + 1 == fp, kept beside r_idx
         r_k = Signal(range(bound["p"]))
         # The fold being read out: its first filter, output rows and lane half. The next
         # fold computes meanwhile when the lanes hold both (register `dbuf`): each fold's
@@ -604,6 +608,7 @@ class Accelerator(wiring.Component):
                         r_v.eq(0), r_h.eq(0), r_sg.eq(0), r_j.eq(0), r_x.eq(0),
                         r_xh.eq(0), r_slot.eq(0), r_vslot.eq(0), r_vgp.eq(0),
                         r_hp.eq(0), r_ee.eq(0), r_eeb.eq(0), r_idx.eq(0), r_k.eq(0),
+                        r_idx_last.eq(reg["fp"] == 1),
                         ro_ffm.eq(ffm), ro_rows.eq(rows_in_strip), ro_half.eq(half),
                     ]
                     m.next = "NEXT"
@@ -634,18 +639,22 @@ class Accelerator(wiring.Component):
         with m.FSM(name="readout") as ro_fsm:
             with m.State("IDLE"):
                 with m.If(ro_go):
-                    m.next = "READ"
+                    m.next = "OWN"
+            with m.State("OWN"):
+                # The lanes' read ports are the readout's from the next cycle on (a lane
+                # read granted now still completes).
+                m.next = "READ"
             with m.State("READ"):
                 # Stage A issues lane and bias reads; stages B, Q, C and D, a cycle apart,
                 # make the beat. While the output beat waits, all hold (the reads are disabled).
                 with m.If(~stall):
                     m.d.sync += [b_valid.eq(chain_ok), b_m_ok.eq(r_m < reg["m"]), b_n.eq(r_n)]
-                    last_value = ~chain_ok | is_last(r_idx, reg["fp"])
+                    last_value = ~chain_ok | r_idx_last
                     with m.If(~last_value):
-                        m.d.sync += [r_idx.eq(r_idx + 1),
+                        m.d.sync += [r_idx.eq(r_idx + 1), r_idx_last.eq(r_idx + 2 == reg["fp"]),
                                      r_k.eq(Mux(is_last(r_k, reg["p"]), 0, r_k + 1))]
                     with m.Else():
-                        m.d.sync += [r_idx.eq(0), r_k.eq(0)]
+                        m.d.sync += [r_idx.eq(0), r_k.eq(0), r_idx_last.eq(reg["fp"] == 1)]
                         # Next group of chains: j, then segment, then h, then v.
                         with m.If(cols_left > W):
                             m.d.sync += [r_j.eq(r_j + W), r_x.eq(r_x + W), r_ee.eq(r_ee + W)]

@@ -124,7 +124,8 @@ class PEArray(wiring.Component):
     finished every pass. While ``rd_own`` is high (between passes, or while passes run
     in the other half of the lanes, ``job.flip``), ``rd_col``/``rd_addr`` read the lanes of
     ``read_width`` neighbouring columns from ``rd_col`` at one address, and the bottoms'
-    lane reads wait. The readout is a two-stage pipeline that moves on the cycles with
+    lane reads wait (``rd_en`` from the second cycle of ``rd_own`` on: a lane read granted
+    in its first cycle still completes). The readout is a two-stage pipeline that moves on the cycles with
     ``rd_en`` high: the lanes' block RAMs read, then a register per lane takes their data
     (so no logic follows a block RAM's output in the same cycle). ``rd_data`` holds the
     read of the address given two ``rd_en`` cycles back; columns past the array read as

@@ -54,7 +54,11 @@ class PsumLane(wiring.Component):
     bit that no chain's entries use), so a fold's passes may run in one half of the lane
     while the other half is read out. While ``rd_own`` is high the read ports are the
     readout's and the bottoms' reads wait: ``rd_addr``/``rd_en`` read one address,
-    ``rd_data`` the next cycle, held while ``rd_en`` is low.
+    ``rd_data`` the next cycle, held while ``rd_en`` is low. The lane decides a cycle
+    ahead whether a bottom may read (the arbiters start from registers), so a read
+    granted in the first cycle of ``rd_own`` still completes: ``rd_en`` may rise from
+    the second. ``top`` is taken a cycle late, which no read sees (none is granted in a
+    ``start``'s cycle).
 
     Members
     -------
@@ -113,14 +117,17 @@ class PsumLane(wiring.Component):
                  for y in range(R)]
         wrote = [Signal(name=f"wrote_{y}") for y in range(R)]       # top y writes
         read = [Signal(name=f"read_{y}") for y in range(R)]         # bottom y reads
-        written = [Signal(name=f"written_{y}") for y in range(R)]   # bottom y may read
-        tops = [Signal(range(max(R, 2)), name=f"tops_{y}") for y in range(R)]
+        tops = [Signal(range(max(R, 2)), name=f"tops_{y}") for y in range(R)]  # y's chain top
         inflight = [Signal(name=f"inflight_{y}") for y in range(R)]
         # A bottom's reads land in a queue of `lane_queue` values. A read is issued while
         # the queue has room for it and for the one in flight, so with 3 and the memory's
         # cycle of latency the lane delivers a value per cycle without looking at the
         # PE's `ready` (with 1, a read every third cycle).
         QD = c.lane_queue
+        # Whether bottom y may read this cycle (busy, the readout not owning the ports, room
+        # in its queue, values left to read, its chain's top ahead of it): a register
+        # loaded with the next cycle's answer, so the read arbiters start from flip-flops.
+        elig = [Signal(name=f"elig_{y}") for y in range(R)]
         queue = []
         for y in range(R):
             q = fifo.SyncFIFO(width=Shape.cast(self._shape).width, depth=QD)
@@ -159,8 +166,7 @@ class PsumLane(wiring.Component):
 
             # Bottoms read into their queues; the data arrives a cycle later.
             rlast = Signal(range(max(R, 2)), name=f"rlast_{b}")
-            rreq = [self.busy & ~self.rd_own & (queue[y].level + inflight[y] < QD)
-                    & (rleft[y] != 0) & written[y] & (bank(radr[y]) == b) for y in range(R)]
+            rreq = [elig[y] & (bank(radr[y]) == b) for y in range(R)]
             rsel, rany = round_robin(m, f"r{b}", rreq, rlast)
             rsel_q = Signal.like(rsel, name=f"rsel_q_{b}")
             rany_q = Signal(name=f"rany_q_{b}")
@@ -168,7 +174,7 @@ class PsumLane(wiring.Component):
             # While `rd_own` the banks' read ports belong to the readout, which may hold
             # their data.
             m.d.comb += [rd.addr.eq(Mux(self.rd_own, offset(self.rd_addr), 0)),
-                         rd.en.eq(~self.rd_own | self.rd_en)]
+                         rd.en.eq(~self.rd_own | self.rd_en | rany)]
             with m.Switch(rsel):
                 for y in range(R):
                     with m.Case(y):
@@ -207,22 +213,41 @@ class PsumLane(wiring.Component):
         # read back. The top of bottom y's chain is the nearest top row at or above y.
         credit = [Signal(range(2 * c.max_f * c.psum_spad + 1), name=f"credit_{y}")
                   for y in range(R)]
+        # `top` changes only between layers, at least a cycle before the first read (reads
+        # wait for the start's registered eligibility), so the chains' tops are registered.
         for y in range(R):
-            top_of = Signal(range(max(R, 2)), name=f"top_of_{y}")
             for t in range(y + 1):
                 with m.If(self.top[t]):
-                    m.d.comb += top_of.eq(t)
-            with m.Switch(top_of):
-                for t in range(y + 1):
-                    with m.Case(t):
-                        m.d.comb += written[y].eq(credit[t] != 0)
-            m.d.comb += tops[y].eq(top_of)
+                    m.d.sync += tops[y].eq(t)
+        credit_ok = []          # credit[t] != 0 in the next cycle
         for t in range(R):
             back = Cat(*(read[b] & (tops[b] == t) for b in range(t, R))).any()
             with m.If(wrote[t] & ~back):
                 m.d.sync += credit[t].eq(credit[t] + 1)
             with m.Elif(back & ~wrote[t]):
                 m.d.sync += credit[t].eq(credit[t] - 1)
+            ok = Signal(name=f"credit_ok_{t}")
+            m.d.comb += ok.eq(Mux(self.start & ~self.acc, 0,
+                                  Mux(wrote[t] & ~back, 1,
+                                      Mux(back & ~wrote[t], credit[t] > 1, credit[t] != 0))))
+            credit_ok.append(ok)
+
+        # The next cycle's read eligibility, from this cycle's values and its grants (which
+        # only select among precomputed alternatives). A pass start makes the lane busy.
+        for y in range(R):
+            pop = queue[y].r_en & queue[y].r_rdy
+            held = queue[y].level + inflight[y]             # values queued or in flight
+            room = Mux(read[y] & ~pop, held < QD - 1, Mux(pop & ~read[y], 1, held < QD))
+            left_now = Mux(read[y], rleft[y] > 1, rleft[y] != 0)
+            left = Mux(self.start, self.bottom[y] & self.acc & (self.fp != 0),
+                       Mux(self.again & self.bottom[y] & self.acc, (self.fp != 0) | left_now,
+                           left_now))
+            chain = Signal(name=f"chain_ok_{y}")
+            with m.Switch(tops[y]):
+                for t in range(y + 1):
+                    with m.Case(t):
+                        m.d.comb += chain.eq(credit_ok[t])
+            m.d.sync += elig[y].eq((self.busy | self.start) & ~self.rd_own & room & left & chain)
 
         # Pass start: pointers from the configured bases (after the updates above); a
         # layer's first pass over the chains (no accumulation) clears the credits.
