@@ -16,7 +16,8 @@ from amaranth import C, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .array import CfgKind, PEArray, count_events
+from .array import CfgKind, PEArray
+from .count import count_events, tree_sum
 
 __all__ = ["Accelerator", "accel_signature", "REGISTERS", "BIAS_PTR", "BIAS_DATA", "out_layout",
            "glb_depth", "register_bounds"]
@@ -694,7 +695,7 @@ class Accelerator(wiring.Component):
               for name in (self.SKIP_COUNTERS if c.zero_skip else ())),
         ]
         m.d.sync += self.cycles.eq(self.cycles + busy)
-        count_events(m, self.glb_reads, Mux(gen, sum(lane_ok[i] for i in range(B)), 0))
+        count_events(m, self.glb_reads, Mux(gen, tree_sum(lane_ok[i] for i in range(B)), 0))
         count_events(m, self.glb_writes, Mux(load, B, 0))
         count_events(m, self.words_in, (self.act_in.valid & self.act_in.ready)
                      + (self.wgt_in.valid & self.wgt_in.ready))

@@ -3,54 +3,17 @@
 See ``docs/array.md`` for the mapping this array runs.
 """
 
-from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .count import count_bits, count_events, tree_sum
 from .noc import BeatSerializer, MulticastBus, beat_layout
 from .pe import PE1D, pe_cfg_layout
 from .lane import PsumLane
 from .skip import ZeroSkipEncoder, entry_layout
 
-__all__ = ["PEArray", "CfgKind", "count_events", "count_bits", "popcount", "tree_sum",
-           "array_cfg_layout", "packet_layout", "array_job_layout", "tag_bits"]
-
-
-def count_events(m, counter, value):
-    """``counter`` adds the previous cycle's ``value`` (events this cycle): the events are
-    registered first, so no PE's issue logic, and no bus's or stream's handshake, runs
-    through a counter's carry chain. The counter trails its events by a cycle."""
-    value = Value.cast(value)
-    step = Signal(value.shape(), name=f"{counter.name}_step")
-    m.d.sync += [step.eq(value), counter.eq(counter + step)]
-
-
-def count_bits(m, counter, bits):
-    """``counter`` counts the set bits among ``bits`` (one event each, e.g. a PE's MAC this
-    cycle), two cycles late: the bits are registered, their sum is a balanced adder tree
-    between registers, and the counter adds that. So the count of a whole array's events
-    is a few adder levels from flip-flops, not a chain across every PE's issue logic."""
-    if not bits:
-        return
-    seen = Signal(len(bits), name=f"{counter.name}_bits")
-    m.d.sync += seen.eq(Cat(*bits))
-    count_events(m, counter, popcount(seen))
-
-
-def popcount(value):
-    """The number of set bits of ``value``, as a balanced tree of adders."""
-    return tree_sum(list(Value.cast(value)))
-
-
-def tree_sum(values):
-    """The sum of ``values`` as a balanced tree of adders (a Python ``sum`` would chain
-    them: one adder after another across every term)."""
-    terms = [Value.cast(v).as_unsigned() if len(Value.cast(v)) == 1 else Value.cast(v)
-             for v in values]
-    while len(terms) > 1:
-        pairs = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
-        terms = pairs + terms[len(pairs) * 2:]
-    return terms[0] if terms else 0
+__all__ = ["PEArray", "CfgKind", "array_cfg_layout", "packet_layout", "array_job_layout", "tag_bits"]
 
 
 class CfgKind(enum.Enum, shape=2):

@@ -16,6 +16,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .blackbox import BlackBox
+from .count import tree_sum
 from .eie_pe import SparsePE, Target, pe_signature, act_layout, load_depth, load_width
 
 __all__ = ["EieEngine", "GLOBAL_REGS", "LAYER_REGS", "reg_addr", "cmd_layout"]
@@ -61,14 +62,6 @@ def cmd_layout(config):
         "addr": range(max(load_depth(config), regs)),
         "data": unsigned(width),
     })
-
-
-def _popcount(bits):
-    bits = list(bits)
-    while len(bits) > 1:
-        pairs = [bits[i] + bits[i + 1] for i in range(0, len(bits) - 1, 2)]
-        bits = pairs + ([bits[-1]] if len(bits) % 2 else [])
-    return bits[0]
 
 
 class EieEngine(wiring.Component):
@@ -298,9 +291,9 @@ class EieEngine(wiring.Component):
             "compute":    run,
             "broadcasts": fire,
             "stalls":     bcast.valid & ~bcast.ready,
-            "entries":    _popcount(pe.ev_entry for pe in pes),
-            "padding":    _popcount(pe.ev_pad for pe in pes),
-            "starved":    _popcount(pe.ev_starved for pe in pes),
+            "entries":    tree_sum(pe.ev_entry for pe in pes),
+            "padding":    tree_sum(pe.ev_pad for pe in pes),
+            "starved":    tree_sum(pe.ev_starved for pe in pes),
         }
         for name, inc in events.items():
             counter = getattr(self, name)

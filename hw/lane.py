@@ -13,6 +13,8 @@ from amaranth import Cat, Module, Mux, ResetInserter, Shape, Signal
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .count import tree_sum
+
 __all__ = ["PsumLane", "round_robin"]
 
 
@@ -258,8 +260,5 @@ class PsumLane(wiring.Component):
                 with m.If(~self.acc):
                     m.d.sync += credit[y].eq(0)
 
-        def count(bits):
-            return sum((b.as_unsigned() for b in bits), start=0)
-
-        m.d.comb += [self.writes.eq(count(writes)), self.reads.eq(count(reads))]
+        m.d.comb += [self.writes.eq(tree_sum(writes)), self.reads.eq(tree_sum(reads))]
         return m

@@ -28,6 +28,11 @@ LAYERS = {
                                          lane_banks=1)),
     "bus-stage": (Layer(c=3, h=7, w=8, m=4, r=2, s=3, stride=2, pad=1),
                   dataclasses.replace(TINY, bus_stage=True)),
+    # The up5k options: registered spad reads, no psum handshake along a chain, and a lane
+    # queue of one.
+    "operand-reg-drain-cut": (Layer(c=3, h=6, w=7, m=3, r=3, s=2, stride=1, pad=1),
+                              dataclasses.replace(TINY, operand_reg=True, drain_cut=True,
+                                                  lane_queue=1)),
 }
 
 
@@ -102,10 +107,11 @@ def run_layer(cfg, layer, x, w, *, rng, idle=0.0):
                     ctx.set(dut.rd_addr, addr)
                     stages = [dest, stages[0]]
                 ctx.set(dut.rd_en, en)
-                held = ctx.get(dut.rd_data[0])
+                held = [ctx.get(d) for d in dut.rd_data]
                 await ctx.tick()
                 if not en:
-                    assert ctx.get(dut.rd_data[0]) == held, "rd_data changed without rd_en"
+                    assert [ctx.get(d) for d in dut.rd_data] == held, \
+                        "rd_data changed without rd_en"
                 elif stages[1] is not None and stages[1][0] < layer.m:
                     m_, e, f = stages[1]
                     out[n, m_, e, f] = ctx.get(dut.rd_data[0])
