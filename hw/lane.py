@@ -18,24 +18,29 @@ from .count import tree_sum
 __all__ = ["PsumLane", "round_robin"]
 
 
-def round_robin(m, name, requests, last):
-    """Grant the first requester after ``last`` (a register the caller updates)."""
+def round_robin(m, name, requests):
+    """Grant the first requester after the one granted last, else the first of all.
+
+    Returns the granted index and whether any requests. The state is a mask of the
+    requesters after the last grant (all but the first at reset, as if the first had
+    been granted); the grant is the lowest set bit of the masked requests, or of all of
+    them (``x & -x``), so it is a carry chain and an OR tree, not a chain of priority
+    multiplexers, in hardware and in a simulator alike.
+    """
     n = len(requests)
+    req = Signal(n, name=f"{name}_req")
+    above = Signal(n, name=f"{name}_above", init=(1 << n) - 2)
+    first = Signal(n, name=f"{name}_first")         # the grant, one-hot
     grant = Signal(range(max(n, 2)), name=f"{name}_grant")
     any_ = Signal(name=f"{name}_any")
-    after = Signal(n, name=f"{name}_after")     # requesters after `last`
-    # Plain expressions, not a process: Icarus never evaluates a process whose inputs
-    # never change, which would leave `any_` undefined in an idle column.
-    m.d.comb += [any_.eq(Cat(*requests).any()),
-                 after.eq(Cat(*(req & (last < i) for i, req in enumerate(requests))))]
-    # The lowest requester after `last`, else the lowest of all (later assignments win).
-    for i in reversed(range(n)):
-        with m.If(requests[i]):
-            m.d.comb += grant.eq(i)
-    with m.If(after.any()):
-        for i in reversed(range(n)):
-            with m.If(after[i]):
-                m.d.comb += grant.eq(i)
+    masked = req & above
+    pick = Mux(masked.any(), masked, req)
+    m.d.comb += [req.eq(Cat(*requests)), any_.eq(req.any()),
+                 first.eq(pick & (~pick + 1)),
+                 grant.eq(Cat(*(Cat(*(first[i] for i in range(n) if i >> j & 1)).any()
+                                for j in range(len(grant)))))]
+    with m.If(any_):
+        m.d.sync += above.eq(~(first | (first - 1)))
     return grant, any_
 
 
@@ -153,9 +158,8 @@ class PsumLane(wiring.Component):
             wr, rd = mem.write_port(), mem.read_port()
 
             # Tops write, one per cycle, round robin among those pointing into this bank.
-            wlast = Signal(range(max(R, 2)), name=f"wlast_{b}")
             wreq = [self.w[y].valid & (bank(wadr[y]) == b) for y in range(R)]
-            wsel, wany = round_robin(m, f"w{b}", wreq, wlast)
+            wsel, wany = round_robin(m, f"w{b}", wreq)
             with m.Switch(wsel):
                 for y in range(R):
                     with m.Case(y):
@@ -163,13 +167,11 @@ class PsumLane(wiring.Component):
                                      wr.data.eq(self.w[y].payload)]
                         with m.If(wany):
                             m.d.comb += [wr.en.eq(1), self.w[y].ready.eq(1), wrote[y].eq(1)]
-                            m.d.sync += wlast.eq(y)
             writes.append(wany)
 
             # Bottoms read into their queues; the data arrives a cycle later.
-            rlast = Signal(range(max(R, 2)), name=f"rlast_{b}")
             rreq = [elig[y] & (bank(radr[y]) == b) for y in range(R)]
-            rsel, rany = round_robin(m, f"r{b}", rreq, rlast)
+            rsel, rany = round_robin(m, f"r{b}", rreq)
             rsel_q = Signal.like(rsel, name=f"rsel_q_{b}")
             rany_q = Signal(name=f"rany_q_{b}")
             m.d.sync += [rsel_q.eq(rsel), rany_q.eq(rany)]
@@ -182,7 +184,6 @@ class PsumLane(wiring.Component):
                     with m.Case(y):
                         with m.If(rany):
                             m.d.comb += [rd.addr.eq(offset(radr[y])), read[y].eq(1)]
-                            m.d.sync += rlast.eq(y)
             for y in range(R):
                 with m.If(rany_q & (rsel_q == y)):
                     m.d.comb += [queue[y].w_en.eq(1), queue[y].w_data.eq(rd.data)]
