@@ -223,10 +223,15 @@ class PE1D(wiring.Component):
             m.d.comb += [win.mac_en.eq(win.issue), win.mac_last.eq(win.issue & win.last)]
         window = self._sparse_window if c.zero_skip else self._dense_window
         w_off = Signal(range(FD))                      # the product's weight within the job
+        win.wb = wb
+        win.w_adr = Signal(range(FD))                  # (dense) its spad address, wb + w_off
         window(m, win, job, w_loaded, kbase, w_off, mac)
-        w_addr = wb + w_off
-        m.d.comb += [fspad_r.addr.eq(Mux(w_addr >= FD, w_addr - FD, w_addr)),
-                     mac.b.eq(weight), mac.en.eq(win.mac_en), mac.last.eq(win.mac_last)]
+        if c.zero_skip:
+            w_addr = wb + w_off
+            m.d.comb += fspad_r.addr.eq(Mux(w_addr >= FD, w_addr - FD, w_addr))
+        else:
+            m.d.comb += fspad_r.addr.eq(win.w_adr)
+        m.d.comb += [mac.b.eq(weight), mac.en.eq(win.mac_en), mac.last.eq(win.mac_last)]
         with m.If(win.issue & win.last):
             with m.If(win.k_last):
                 m.d.sync += [k.eq(0), kbase.eq(0), f.eq(f + 1)]
@@ -315,6 +320,10 @@ class PE1D(wiring.Component):
             m.d.sync += job.psum_en.eq(Mux(again, again_psum_en, self.cfg.psum_en))
         with m.If((~busy & self.start) | restart):
             m.d.sync += [f.eq(0), k.eq(0), kbase.eq(0), *(sig.eq(0) for sig in win.resets)]
+            if not c.zero_skip:
+                # A job's first weight: at `wb`, which a finished run moves past its weights.
+                m.d.sync += win.w_adr.eq(Mux(finished, Mux(w_next >= FD, w_next - FD, w_next),
+                                             wb))
         return m
 
     def _dense_window(self, m, win, job, w_loaded, kbase, w_off, mac):
@@ -370,6 +379,18 @@ class PE1D(wiring.Component):
         with m.If(win.issue):
             m.d.sync += [o.eq(Mux(win.last, 0, o + 1)),
                          woff.eq(Mux(win.last, Mux(win.k_last, 0, kbase + job.qs), woff + 1))]
+            # The weight's spad address follows `woff` around the ring from `wb`, so no
+            # adder and no wrap sit in front of the spad's read address. (The next
+            # filter's first weight, kbase + q * S <= p * q * S, is less than a ring away.)
+            FD = c.filter_spad
+            w_adr, wb = win.w_adr, win.wb
+            next_k = wb + kbase + job.qs
+            with m.If(~win.last):
+                m.d.sync += w_adr.eq(Mux(w_adr == FD - 1, 0, w_adr + 1))
+            with m.Elif(win.k_last):
+                m.d.sync += w_adr.eq(wb)
+            with m.Else():
+                m.d.sync += w_adr.eq(Mux(next_k >= FD, next_k - FD, next_k))
         # A finished pixel slides the window by one stride of every channel. The sums are
         # of registers; the issue decision only selects them.
         rb_next = rb + job.qu
