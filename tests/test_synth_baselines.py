@@ -1,6 +1,7 @@
 """Synthesis results against the stored baselines (``make synth`` writes them with
 ``--update-baselines``): a change that bloats the design, or loses a DSP or a block RAM
-mapping, fails here. Run with ``pytest -m synth``."""
+mapping, fails here. The small cases that take seconds run in the default suite (so a
+drift cannot go unseen between ``make synth`` runs); the rest run with ``pytest -m synth``."""
 
 import json
 from pathlib import Path
@@ -20,9 +21,13 @@ TOLERANCE = {"lut": 0.05, "carry": 0.05, "ff": 0.05, "gate": 0.05, "mux": 0.10,
              "lutram": 0.10, "io": 0.0, "other": 0.10}
 SLACK = {"mux": 8, "lutram": 4, "other": 4}
 
+# About 15 s of yosys each: the PE-area goal's target and the iCEBreaker's device.
+FAST = {"tiny/ecp5", "up5k/ice40"}
 
-@pytest.mark.synth
-@pytest.mark.parametrize("case", sorted(CASES))
+
+@pytest.mark.parametrize("case", [pytest.param(case, marks=() if case in FAST
+                                               else pytest.mark.synth)
+                                  for case in sorted(CASES)])
 def test_synth_matches_baseline(case, tmp_path):
     name, target = case.split("/")
     got = synthesize(preset(name), target, work_dir=tmp_path, log=lambda _: None)["total"]
