@@ -12,6 +12,11 @@ __all__ = ["PE1D", "pe_cfg_layout", "pe_job"]
 _NO_RW_CHECK = {"no_rw_check": 1}
 
 
+def _ring(v, n):
+    """``v`` in ``[0, 2n)`` back into a ring of ``n`` entries."""
+    return Mux(v >= n, v - n, v)
+
+
 def pe_cfg_layout(config):
     """Run-time job description of a :class:`PE1D` built for ``config``.
 
@@ -228,7 +233,7 @@ class PE1D(wiring.Component):
         window(m, win, job, w_loaded, kbase, w_off, mac)
         if c.zero_skip:
             w_addr = wb + w_off
-            m.d.comb += fspad_r.addr.eq(Mux(w_addr >= FD, w_addr - FD, w_addr))
+            m.d.comb += fspad_r.addr.eq(_ring(w_addr, FD))
         else:
             m.d.comb += fspad_r.addr.eq(win.w_adr)
         m.d.comb += [mac.b.eq(weight), mac.en.eq(win.mac_en), mac.last.eq(win.mac_last)]
@@ -312,7 +317,7 @@ class PE1D(wiring.Component):
         w_next = wb + job.pqs
         with m.If(finished):
             m.d.sync += [busy.eq(restart), again.eq(0),
-                         wb.eq(Mux(w_next >= FD, w_next - FD, w_next))]
+                         wb.eq(_ring(w_next, FD))]
         m.d.sync += w_loaded.eq(w_loaded + w_take - Mux(finished, job.pqs, 0))
         with m.If(~busy & self.start):
             m.d.sync += [busy.eq(1), job.eq(self.cfg)]
@@ -322,7 +327,7 @@ class PE1D(wiring.Component):
             m.d.sync += [f.eq(0), k.eq(0), kbase.eq(0), *(sig.eq(0) for sig in win.resets)]
             if not c.zero_skip:
                 # A job's first weight: at `wb`, which a finished run moves past its weights.
-                m.d.sync += win.w_adr.eq(Mux(finished, Mux(w_next >= FD, w_next - FD, w_next),
+                m.d.sync += win.w_adr.eq(Mux(finished, _ring(w_next, FD),
                                              wb))
         return m
 
@@ -371,7 +376,7 @@ class PE1D(wiring.Component):
             win.first.eq(o == 0),
             win.last.eq(o == job.qs - 1),
             w_off.eq(woff),
-            ispad_r.addr.eq(Mux(a_idx >= ID, a_idx - ID, a_idx)),
+            ispad_r.addr.eq(_ring(a_idx, ID)),
             mac.a.eq(act),
         ]
         zero = (act == 0) if c.zero_gate else 0
@@ -390,12 +395,12 @@ class PE1D(wiring.Component):
             with m.Elif(win.k_last):
                 m.d.sync += w_adr.eq(wb)
             with m.Else():
-                m.d.sync += w_adr.eq(Mux(next_k >= FD, next_k - FD, next_k))
+                m.d.sync += w_adr.eq(_ring(next_k, FD))
         # A finished pixel slides the window by one stride of every channel. The sums are
         # of registers; the issue decision only selects them.
         rb_next = rb + job.qu
         with m.If(win.pixel_done):
-            m.d.sync += [rb.eq(Mux(rb_next >= ID, rb_next - ID, rb_next)),
+            m.d.sync += [rb.eq(_ring(rb_next, ID)),
                          occ.eq(occ + a_take - job.qu)]
         with m.Else():
             m.d.sync += occ.eq(occ + a_take)
@@ -448,8 +453,8 @@ class PE1D(wiring.Component):
         jo = Signal(range(ID))
         a0, a1 = rb + jo, rb + jo + 1
         m.d.comb += [
-            rd0.addr.eq(Mux(a0 >= ID, a0 - ID, a0)),
-            rd1.addr.eq(Mux(a1 >= ID, a1 - ID, a1)),
+            rd0.addr.eq(_ring(a0, ID)),
+            rd1.addr.eq(_ring(a1, ID)),
         ]
         e0, e1 = rd0.data, rd1.data
         have0, have1 = Signal(), Signal()
@@ -499,7 +504,7 @@ class PE1D(wiring.Component):
             m.d.comb += free.eq(1)
         rb_next = rb + free
         m.d.sync += [
-            rb.eq(Mux(rb_next >= ID, rb_next - ID, rb_next)),
+            rb.eq(_ring(rb_next, ID)),
             cnt.eq(cnt + store - free),
         ]
         win.resets += [seen, wp, rb, cnt, fbase, jo, nfree]
