@@ -314,10 +314,13 @@ class PE1D(wiring.Component):
         with m.If(busy & self.start & ~finished & ~again):
             m.d.sync += [again.eq(1), again_psum_en.eq(self.cfg.psum_en)]
         restart = finished & (again | self.start)
-        w_next = wb + job.pqs
+        w_next = _ring(wb + job.pqs, FD)
         with m.If(finished):
-            m.d.sync += [busy.eq(restart), again.eq(0),
-                         wb.eq(_ring(w_next, FD))]
+            m.d.sync += [busy.eq(restart), again.eq(0), wb.eq(w_next)]
+            if not c.zero_skip:
+                # The next job's first weight. (The dense window goes back to `wb` after
+                # each pixel, so between runs its address is `wb`.)
+                m.d.sync += win.w_adr.eq(w_next)
         m.d.sync += w_loaded.eq(w_loaded + w_take - Mux(finished, job.pqs, 0))
         with m.If(~busy & self.start):
             m.d.sync += [busy.eq(1), job.eq(self.cfg)]
@@ -325,10 +328,6 @@ class PE1D(wiring.Component):
             m.d.sync += job.psum_en.eq(Mux(again, again_psum_en, self.cfg.psum_en))
         with m.If((~busy & self.start) | restart):
             m.d.sync += [f.eq(0), k.eq(0), kbase.eq(0), *(sig.eq(0) for sig in win.resets)]
-            if not c.zero_skip:
-                # A job's first weight: at `wb`, which a finished run moves past its weights.
-                m.d.sync += win.w_adr.eq(Mux(finished, _ring(w_next, FD),
-                                             wb))
         return m
 
     def _dense_window(self, m, win, job, w_loaded, kbase, w_off, mac):
@@ -366,8 +365,9 @@ class PE1D(wiring.Component):
                 m.d.sync += a_c.eq(a_c + 1)
 
         # Compute: for f < F, k < p, o = s * q + c < q * S: act[c][fU+s] * wgt[k][s][c].
-        # The weight's offset `woff` = kbase + o is a register of its own, so the issue
-        # decision compares registers and adds nothing.
+        # The weight's offset `woff` = k * q * S + o is a register of its own, so the issue
+        # decision compares registers and adds nothing. It steps by one, also from one
+        # filter's last weight to the next filter's first, and starts over after the last.
         o = Signal(range(ID))
         woff = Signal(range(c.filter_spad + 1))
         a_idx = rb + o
@@ -381,21 +381,15 @@ class PE1D(wiring.Component):
         ]
         zero = (act == 0) if c.zero_gate else 0
         m.d.comb += [self.fire.eq(win.mac_en & ~zero), self.skip.eq(win.mac_en & zero)]
+        # The weight's spad address follows `woff` around the ring from `wb`, so no adder
+        # and no wrap sit in front of the spad's read address.
+        FD, w_adr = c.filter_spad, win.w_adr
         with m.If(win.issue):
-            m.d.sync += [o.eq(Mux(win.last, 0, o + 1)),
-                         woff.eq(Mux(win.last, Mux(win.k_last, 0, kbase + job.qs), woff + 1))]
-            # The weight's spad address follows `woff` around the ring from `wb`, so no
-            # adder and no wrap sit in front of the spad's read address. (The next
-            # filter's first weight, kbase + q * S <= p * q * S, is less than a ring away.)
-            FD = c.filter_spad
-            w_adr, wb = win.w_adr, win.wb
-            next_k = wb + kbase + job.qs
-            with m.If(~win.last):
-                m.d.sync += w_adr.eq(Mux(w_adr == FD - 1, 0, w_adr + 1))
-            with m.Elif(win.k_last):
-                m.d.sync += w_adr.eq(wb)
+            m.d.sync += o.eq(Mux(win.last, 0, o + 1))
+            with m.If(win.last & win.k_last):
+                m.d.sync += [woff.eq(0), w_adr.eq(win.wb)]
             with m.Else():
-                m.d.sync += w_adr.eq(_ring(next_k, FD))
+                m.d.sync += [woff.eq(woff + 1), w_adr.eq(Mux(w_adr == FD - 1, 0, w_adr + 1))]
         # A finished pixel slides the window by one stride of every channel. The sums are
         # of registers; the issue decision only selects them.
         rb_next = rb + job.qu
