@@ -120,11 +120,10 @@ class PsumLane(wiring.Component):
 
         wptr = [Signal(range(c.psum_lane), name=f"wptr_{y}") for y in range(R)]
         rptr = [Signal(range(c.psum_lane), name=f"rptr_{y}") for y in range(R)]
-        # A bottom's reads left: `rleft` of this pass (at most `fp`) and, with `more`, the
-        # `fp` of one more pass queued behind it (`again`). `more` implies `rleft` > 0.
-        rleft = [Signal(range(c.max_f * c.psum_spad + 1), name=f"rleft_{y}")
+        # A bottom's reads left, of its pass and of the passes queued behind it (`again`:
+        # while the readout owns the read ports, a bottom PE may queue several passes).
+        rleft = [Signal(range(2 * c.max_f * c.psum_spad + 1), name=f"rleft_{y}")
                  for y in range(R)]
-        more = [Signal(name=f"more_{y}") for y in range(R)]
         wrote = [Signal(name=f"wrote_{y}") for y in range(R)]       # top y writes
         read = [Signal(name=f"read_{y}") for y in range(R)]         # bottom y reads
         topof = [Signal(y + 1, name=f"topof_{y}") for y in range(R)]   # y's chain top, one-hot
@@ -200,7 +199,8 @@ class PsumLane(wiring.Component):
                          self.r[y].payload.eq(queue[y].r_data),
                          queue[y].r_en.eq(self.r[y].ready)]
         # Pointers run over the chain's F * p entries from its base, once per pass.
-        # The last entry's address is a register: `base` and `fp` are set before a start.
+        # The last entry's address is a register: `base` and `fp` are written only while
+        # the accelerator is idle, so they hold from a start through its passes.
         for y in range(R):
             end = Signal(range(c.psum_lane), name=f"end_{y}")
             m.d.sync += end.eq(self.base[y] + self.fp - 1)
@@ -211,19 +211,12 @@ class PsumLane(wiring.Component):
                 m.d.sync += wptr[y].eq(step(wptr[y]))
             with m.If(read[y]):
                 m.d.sync += rptr[y].eq(step(rptr[y]))
-            # A queued pass adds `fp` reads: at once to an empty `rleft` (or one that this
-            # read empties), else as `more`, which refills `rleft` when it runs out.
-            add = self.again & self.bottom[y] & self.acc
-            one = rleft[y] == 1
-            with m.If(read[y] & one):
-                m.d.sync += [rleft[y].eq(Mux(add | more[y], self.fp, 0)), more[y].eq(0)]
+            # Sums of registers and inputs, which the reads (arbiters' grants) only select.
+            with m.If(self.again & self.bottom[y] & self.acc):
+                m.d.sync += rleft[y].eq(Mux(read[y], rleft[y] - 1 + self.fp,
+                                            rleft[y] + self.fp))
             with m.Elif(read[y]):
                 m.d.sync += rleft[y].eq(rleft[y] - 1)
-            with m.If(add & ~(read[y] & one)):
-                with m.If(rleft[y] == 0):
-                    m.d.sync += rleft[y].eq(self.fp)
-                with m.Else():
-                    m.d.sync += more[y].eq(1)
 
         # A bottom reads a psum only after its chain's top has written it in the pass
         # before: `credit` counts what each top wrote and its chain's bottom has not yet
@@ -254,7 +247,7 @@ class PsumLane(wiring.Component):
             pop = queue[y].r_en & queue[y].r_rdy
             held = queue[y].level + inflight[y]             # values queued or in flight
             room = Mux(read[y] & ~pop, held < QD - 1, Mux(pop & ~read[y], 1, held < QD))
-            left_now = Mux(read[y], (rleft[y] > 1) | more[y], rleft[y] != 0)
+            left_now = Mux(read[y], rleft[y] > 1, rleft[y] != 0)
             left = Mux(self.start, self.bottom[y] & self.acc & (self.fp != 0),
                        Mux(self.again & self.bottom[y] & self.acc, (self.fp != 0) | left_now,
                            left_now))
@@ -267,8 +260,7 @@ class PsumLane(wiring.Component):
         with m.If(self.start):
             for y in range(R):
                 m.d.sync += [wptr[y].eq(self.base[y]), rptr[y].eq(self.base[y]),
-                             rleft[y].eq(Mux(self.bottom[y] & self.acc, self.fp, 0)),
-                             more[y].eq(0)]
+                             rleft[y].eq(Mux(self.bottom[y] & self.acc, self.fp, 0))]
                 with m.If(~self.acc):
                     m.d.sync += credit[y].eq(0)
 

@@ -150,8 +150,8 @@ class PE1D(wiring.Component):
     def _operand_port(self, m, mem, name):
         """A read port of ``mem`` and the data it gives the multiplier: with
         ``operand_reg`` registered, which yosys merges with the port into a synchronous one
-        (block RAM on iCE40). The PE never reads an entry in the cycle it is written, so
-        the spads carry ``no_rw_check``: no read-during-write logic sits after the RAM
+        (block RAM on iCE40). The PE never uses a value read in the cycle its entry is
+        written, so the spads carry ``no_rw_check``: no read-during-write logic sits after the RAM
         (yosys honours it only on a port it builds from an asynchronous one)."""
         port = mem.read_port(domain="comb")
         if not self._config.operand_reg:
@@ -209,7 +209,6 @@ class PE1D(wiring.Component):
         # -- input and compute: the window of every (f, k) sum, one product per cycle --------
         f     = Signal(range(c.max_f + 1))
         k     = Signal(range(PD))
-        kbase = Signal(range(FD + 1))                  # k * q * S
         alloc = Signal(range(PD + 1))                  # sums started and not yet drained
         win = _Window()
         m.d.comb += [
@@ -227,21 +226,16 @@ class PE1D(wiring.Component):
         else:
             m.d.comb += [win.mac_en.eq(win.issue), win.mac_last.eq(win.issue & win.last)]
         window = self._sparse_window if c.zero_skip else self._dense_window
-        w_off = Signal(range(FD))                      # the product's weight within the job
         win.wb = wb
-        win.w_adr = Signal(range(FD))                  # (dense) its spad address, wb + w_off
-        window(m, win, job, w_loaded, kbase, w_off, mac)
-        if c.zero_skip:
-            w_addr = wb + w_off
-            m.d.comb += fspad_r.addr.eq(_ring(w_addr, FD))
-        else:
-            m.d.comb += fspad_r.addr.eq(win.w_adr)
+        win.w_adr = Signal(range(FD))       # the product's weight: its filter-spad address
+        window(m, win, job, w_loaded, mac)
+        m.d.comb += fspad_r.addr.eq(win.w_adr)
         m.d.comb += [mac.b.eq(weight), mac.en.eq(win.mac_en), mac.last.eq(win.mac_last)]
         with m.If(win.issue & win.last):
             with m.If(win.k_last):
-                m.d.sync += [k.eq(0), kbase.eq(0), f.eq(f + 1)]
+                m.d.sync += [k.eq(0), f.eq(f + 1)]
             with m.Else():
-                m.d.sync += [k.eq(k + 1), kbase.eq(kbase + job.qs)]
+                m.d.sync += k.eq(k + 1)
 
         # -- write-back: finished sums queue in the psum spad, the MAC's latency (and the
         # operand stage) after their last product's issue.
@@ -327,10 +321,10 @@ class PE1D(wiring.Component):
         with m.If(restart):
             m.d.sync += job.psum_en.eq(Mux(again, again_psum_en, self.cfg.psum_en))
         with m.If((~busy & self.start) | restart):
-            m.d.sync += [f.eq(0), k.eq(0), kbase.eq(0), *(sig.eq(0) for sig in win.resets)]
+            m.d.sync += [f.eq(0), k.eq(0), *(sig.eq(0) for sig in win.resets)]
         return m
 
-    def _dense_window(self, m, win, job, w_loaded, kbase, w_off, mac):
+    def _dense_window(self, m, win, job, w_loaded, mac):
         """Every value of the window, zeros included: ``o = s * q + c`` runs over the
         ``q * S`` values of the circular ifmap spad from the window base."""
         c = self._config
@@ -375,7 +369,6 @@ class PE1D(wiring.Component):
             win.issue.eq(win.ready & (w_loaded > woff) & (occ > o)),
             win.first.eq(o == 0),
             win.last.eq(o == job.qs - 1),
-            w_off.eq(woff),
             ispad_r.addr.eq(_ring(a_idx, ID)),
             mac.a.eq(act),
         ]
@@ -400,7 +393,7 @@ class PE1D(wiring.Component):
             m.d.sync += occ.eq(occ + a_take)
         win.resets += [a_pos, a_c, wp, rb, occ, o, woff]
 
-    def _sparse_window(self, m, win, job, w_loaded, kbase, w_off, mac):
+    def _sparse_window(self, m, win, job, w_loaded, mac):
         """Only the non-zero values of the window (``zero_skip``). The input is a stream of
         entries (``hw.skip.entry_layout``); the ifmap spad keeps the non-zero ones with
         their indices, in order. The window of output ``f`` is the run of entries with index
@@ -456,6 +449,7 @@ class PE1D(wiring.Component):
         stale = Signal()                   # between windows (stride > filter): drop it
         in0 = Signal()
         off = Signal(range(ID))
+        kbase = Signal(range(c.filter_spad + 1))       # k * q * S
         product, empty = Signal(), Signal()
         m.d.comb += [
             have0.eq(jo < cnt),
@@ -469,7 +463,7 @@ class PE1D(wiring.Component):
             win.issue.eq(product | empty),
             win.first.eq(jo == 0),
             win.last.eq(empty | ~have1 | (e1.idx >= fend)),
-            w_off.eq(kbase + off),
+            win.w_adr.eq(_ring(win.wb + kbase + off, c.filter_spad)),
             self.fire.eq(product),
             self.skip.eq(empty),
         ]
@@ -482,6 +476,8 @@ class PE1D(wiring.Component):
             m.d.comb += mac.a.eq(value)
         with m.If(win.issue):
             m.d.sync += jo.eq(Mux(win.last, 0, jo + 1))
+            with m.If(win.last):
+                m.d.sync += kbase.eq(Mux(win.k_last, 0, kbase + job.qs))
 
         # The last filter's pass over a window frees the entries the next window starts
         # past; a stale entry is dropped when it reaches the head.
@@ -501,7 +497,7 @@ class PE1D(wiring.Component):
             rb.eq(_ring(rb_next, ID)),
             cnt.eq(cnt + store - free),
         ]
-        win.resets += [seen, wp, rb, cnt, fbase, jo, nfree]
+        win.resets += [seen, wp, rb, cnt, fbase, jo, nfree, kbase]
 
 
 class _Window:
@@ -520,4 +516,6 @@ class _Window:
         self.mac_en = Signal()
         self.mac_last = Signal()
         self.resets = []               # registers cleared when a job starts
+        self.wb = None                 # the job's first weight in the filter spad
+        self.w_adr = None              # the product's weight's filter-spad address
 
