@@ -122,8 +122,11 @@ class PsumLane(wiring.Component):
         rptr = [Signal(range(c.psum_lane), name=f"rptr_{y}") for y in range(R)]
         # A bottom's reads left, of its pass and of the passes queued behind it (`again`:
         # while the readout owns the read ports, a bottom PE may queue several passes).
-        rleft = [Signal(range(2 * c.max_f * c.psum_spad + 1), name=f"rleft_{y}")
-                 for y in range(R)]
+        # It runs k passes ahead of its reads only while their k * fp sums fit its psum
+        # spad (PD entries), so it is owed at most PD + 2 * fp reads: 3 * PD if k > 0.
+        pd = c.psum_spad + (c.skip_slack if c.zero_skip else 0)
+        owed = max(2 * c.max_f * c.psum_spad, 3 * pd)
+        rleft = [Signal(range(owed + 1), name=f"rleft_{y}") for y in range(R)]
         wrote = [Signal(name=f"wrote_{y}") for y in range(R)]       # top y writes
         read = [Signal(name=f"read_{y}") for y in range(R)]         # bottom y reads
         topof = [Signal(y + 1, name=f"topof_{y}") for y in range(R)]   # y's chain top, one-hot
