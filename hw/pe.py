@@ -17,6 +17,11 @@ def _ring(v, n):
     return Mux(v >= n, v - n, v)
 
 
+def _step(v, n):
+    """The entry after ``v`` in a ring of ``n`` entries."""
+    return Mux(v == n - 1, 0, v + 1)
+
+
 def pe_cfg_layout(config):
     """Run-time job description of a :class:`PE1D` built for ``config``.
 
@@ -204,7 +209,7 @@ class PE1D(wiring.Component):
             fspad_w.en.eq(w_take),
         ]
         with m.If(w_take):
-            m.d.sync += wp.eq(Mux(wp == FD - 1, 0, wp + 1))
+            m.d.sync += wp.eq(_step(wp, FD))
 
         # -- input and compute: the window of every (f, k) sum, one product per cycle --------
         f     = Signal(range(c.max_f + 1))
@@ -253,7 +258,7 @@ class PE1D(wiring.Component):
             pspad_w.en.eq(done_sum),
         ]
         with m.If(done_sum):
-            m.d.sync += pw.eq(Mux(pw == PD - 1, 0, pw + 1))
+            m.d.sync += pw.eq(_step(pw, PD))
 
         # -- drain: psum_out = psum + psum_in, added from two output registers -------------
         # The sum and what it adds from psum_in are registered apart and added after the
@@ -284,7 +289,7 @@ class PE1D(wiring.Component):
             m.d.sync += [
                 out_sum.eq(pspad_r.data.sum),
                 out_add.eq(Mux(psum_en, self.psum_in.payload, 0)),
-                pr.eq(Mux(pr == PD - 1, 0, pr + 1)),
+                pr.eq(_step(pr, PD)),
             ]
         m.d.sync += [
             pending.eq(pending + done_sum - produce),
@@ -352,7 +357,7 @@ class PE1D(wiring.Component):
             ispad_w.en.eq(a_take),
         ]
         with m.If(a_take):
-            m.d.sync += wp.eq(Mux(wp == ID - 1, 0, wp + 1))
+            m.d.sync += wp.eq(_step(wp, ID))
             with m.If(a_c == job.q - 1):
                 m.d.sync += [a_c.eq(0), a_pos.eq(a_pos + 1)]
             with m.Else():
@@ -382,7 +387,7 @@ class PE1D(wiring.Component):
             with m.If(win.last & win.k_last):
                 m.d.sync += [woff.eq(0), w_adr.eq(win.wb)]
             with m.Else():
-                m.d.sync += [woff.eq(woff + 1), w_adr.eq(Mux(w_adr == FD - 1, 0, w_adr + 1))]
+                m.d.sync += [woff.eq(woff + 1), w_adr.eq(_step(w_adr, FD))]
         # A finished pixel slides the window by one stride of every channel. The sums are
         # of registers; the issue decision only selects them.
         rb_next = rb + job.qu
@@ -433,7 +438,7 @@ class PE1D(wiring.Component):
         with m.If(a_take):
             m.d.sync += seen.eq(entry.upto)
         with m.If(store):
-            m.d.sync += wp.eq(Mux(wp == ID - 1, 0, wp + 1))
+            m.d.sync += wp.eq(_step(wp, ID))
 
         # Compute on entry `jo` of the window; the entry after it (or, past the stored
         # ones, `seen`) tells whether the window ends there.
