@@ -44,6 +44,13 @@ def round_robin(m, name, requests):
     return grant, any_
 
 
+def _count(m, counter, up, down):
+    """``counter`` counts ``up`` and ``down`` (both: unchanged) with one adder: +1 or -1
+    in its own width."""
+    with m.If(up ^ down):
+        m.d.sync += counter.eq(counter + Cat(1, down.replicate(len(counter) - 1)))
+
+
 class PsumLane(wiring.Component):
     """Psum storage of one column of ``config.rows`` PEs.
 
@@ -120,13 +127,12 @@ class PsumLane(wiring.Component):
 
         wptr = [Signal(range(c.psum_lane), name=f"wptr_{y}") for y in range(R)]
         rptr = [Signal(range(c.psum_lane), name=f"rptr_{y}") for y in range(R)]
-        # A bottom's reads left, of its pass and of the passes queued behind it (`again`:
-        # while the readout owns the read ports, a bottom PE may queue several passes).
-        # It runs k passes ahead of its reads only while their k * fp sums fit its psum
-        # spad (PD entries), so it is owed at most PD + 2 * fp reads: 3 * PD if k > 0.
+        # A bottom's passes owed: the one it is reading (until its last entry) and those
+        # queued behind it (`again`: while the readout owns the read ports, a bottom PE may
+        # queue several). It runs k passes ahead of its reads only while their k * fp sums
+        # fit its psum spad (PD entries), so it is owed at most PD / fp + 2 <= 3 * PD.
         pd = c.psum_spad + (c.skip_slack if c.zero_skip else 0)
-        owed = max(2 * c.max_f * c.psum_spad, 3 * pd)
-        rleft = [Signal(range(owed + 1), name=f"rleft_{y}") for y in range(R)]
+        owed = [Signal(range(3 * pd + 1), name=f"owed_{y}") for y in range(R)]
         wrote = [Signal(name=f"wrote_{y}") for y in range(R)]       # top y writes
         read = [Signal(name=f"read_{y}") for y in range(R)]         # bottom y reads
         topof = [Signal(y + 1, name=f"topof_{y}") for y in range(R)]   # y's chain top, one-hot
@@ -150,11 +156,10 @@ class PsumLane(wiring.Component):
         with m.If(self.rd_en):
             m.d.sync += rd_bank.eq(bank(self.rd_addr))
 
-        # The addresses a pass uses: the pointers with the `flip` bit.
-        wadr = [Signal(range(c.psum_lane), name=f"wadr_{y}") for y in range(R)]
-        radr = [Signal(range(c.psum_lane), name=f"radr_{y}") for y in range(R)]
-        for y in range(R):
-            m.d.comb += [wadr[y].eq(wptr[y] | self.flip), radr[y].eq(rptr[y] | self.flip)]
+        # The addresses a pass uses are the pointers with the `flip` bit, ORed in after a
+        # port's pointer is selected (a bank's choice needs it per row).
+        wadr = [wptr[y] | self.flip for y in range(R)]
+        radr = [rptr[y] | self.flip for y in range(R)]
 
         writes, reads = [], []
         for b in range(K):
@@ -165,11 +170,12 @@ class PsumLane(wiring.Component):
             # Tops write, one per cycle, round robin among those pointing into this bank.
             wreq = [self.w[y].valid & (bank(wadr[y]) == b) for y in range(R)]
             wsel, wany = round_robin(m, f"w{b}", wreq)
+            wptr_sel = Signal.like(wptr[0], name=f"wptr_sel_{b}")
+            m.d.comb += wr.addr.eq(offset(wptr_sel | self.flip))
             with m.Switch(wsel):
                 for y in range(R):
                     with m.Case(y):
-                        m.d.comb += [wr.addr.eq(offset(wadr[y])),
-                                     wr.data.eq(self.w[y].payload)]
+                        m.d.comb += [wptr_sel.eq(wptr[y]), wr.data.eq(self.w[y].payload)]
                         with m.If(wany):
                             m.d.comb += [wr.en.eq(1), self.w[y].ready.eq(1), wrote[y].eq(1)]
             writes.append(wany)
@@ -182,13 +188,16 @@ class PsumLane(wiring.Component):
             m.d.sync += [rsel_q.eq(rsel), rany_q.eq(rany)]
             # While `rd_own` the banks' read ports belong to the readout, which may hold
             # their data.
-            m.d.comb += [rd.addr.eq(Mux(self.rd_own, offset(self.rd_addr), 0)),
+            rptr_sel = Signal.like(rptr[0], name=f"rptr_sel_{b}")
+            m.d.comb += [rd.addr.eq(Mux(rany, offset(rptr_sel | self.flip),
+                                        Mux(self.rd_own, offset(self.rd_addr), 0))),
                          rd.en.eq(~self.rd_own | self.rd_en | rany)]
             with m.Switch(rsel):
                 for y in range(R):
                     with m.Case(y):
+                        m.d.comb += rptr_sel.eq(rptr[y])
                         with m.If(rany):
-                            m.d.comb += [rd.addr.eq(offset(radr[y])), read[y].eq(1)]
+                            m.d.comb += read[y].eq(1)
             for y in range(R):
                 with m.If(rany_q & (rsel_q == y)):
                     m.d.comb += [queue[y].w_en.eq(1), queue[y].w_data.eq(rd.data)]
@@ -204,6 +213,9 @@ class PsumLane(wiring.Component):
         # Pointers run over the chain's F * p entries from its base, once per pass.
         # The last entry's address is a register: `base` and `fp` are written only while
         # the accelerator is idle, so they hold from a start through its passes.
+        last = [Signal(name=f"last_{y}") for y in range(R)]     # bottom y reads a pass's last
+        fp_nz = Signal()
+        m.d.sync += fp_nz.eq(self.fp != 0)
         for y in range(R):
             end = Signal(range(c.psum_lane), name=f"end_{y}")
             m.d.sync += end.eq(self.base[y] + self.fp - 1)
@@ -214,12 +226,9 @@ class PsumLane(wiring.Component):
                 m.d.sync += wptr[y].eq(step(wptr[y]))
             with m.If(read[y]):
                 m.d.sync += rptr[y].eq(step(rptr[y]))
-            # Sums of registers and inputs, which the reads (arbiters' grants) only select.
-            with m.If(self.again & self.bottom[y] & self.acc):
-                m.d.sync += rleft[y].eq(Mux(read[y], rleft[y] - 1 + self.fp,
-                                            rleft[y] + self.fp))
-            with m.Elif(read[y]):
-                m.d.sync += rleft[y].eq(rleft[y] - 1)
+            # A pass is read when its last entry is: the pointer's wrap.
+            m.d.comb += last[y].eq(read[y] & (rptr[y] == end))
+            _count(m, owed[y], self.again & self.bottom[y] & self.acc & fp_nz, last[y])
 
         # A bottom reads a psum only after its chain's top has written it in the pass
         # before: `credit` counts what each top wrote and its chain's bottom has not yet
@@ -234,10 +243,7 @@ class PsumLane(wiring.Component):
         credit_ok = []          # credit[t] != 0 in the next cycle
         for t in range(R):
             back = Cat(*(read[b] & topof[b][t] for b in range(t, R))).any()
-            with m.If(wrote[t] & ~back):
-                m.d.sync += credit[t].eq(credit[t] + 1)
-            with m.Elif(back & ~wrote[t]):
-                m.d.sync += credit[t].eq(credit[t] - 1)
+            _count(m, credit[t], wrote[t], back)
             ok = Signal(name=f"credit_ok_{t}")
             m.d.comb += ok.eq(Mux(self.start & ~self.acc, 0,
                                   Mux(wrote[t] & ~back, 1,
@@ -250,9 +256,9 @@ class PsumLane(wiring.Component):
             pop = queue[y].r_en & queue[y].r_rdy
             held = queue[y].level + inflight[y]             # values queued or in flight
             room = Mux(read[y] & ~pop, held < QD - 1, Mux(pop & ~read[y], 1, held < QD))
-            left_now = Mux(read[y], rleft[y] > 1, rleft[y] != 0)
+            left_now = Mux(last[y], owed[y] > 1, owed[y] != 0)
             left = Mux(self.start, self.bottom[y] & self.acc & (self.fp != 0),
-                       Mux(self.again & self.bottom[y] & self.acc, (self.fp != 0) | left_now,
+                       Mux(self.again & self.bottom[y] & self.acc, fp_nz | left_now,
                            left_now))
             chain = Signal(name=f"chain_ok_{y}")
             m.d.comb += chain.eq((topof[y] & Cat(*credit_ok[:y + 1])).any())
@@ -263,7 +269,7 @@ class PsumLane(wiring.Component):
         with m.If(self.start):
             for y in range(R):
                 m.d.sync += [wptr[y].eq(self.base[y]), rptr[y].eq(self.base[y]),
-                             rleft[y].eq(Mux(self.bottom[y] & self.acc, self.fp, 0))]
+                             owed[y].eq(self.bottom[y] & self.acc & (self.fp != 0))]
                 with m.If(~self.acc):
                     m.d.sync += credit[y].eq(0)
 
