@@ -476,8 +476,9 @@ def _cmd_conv(args):
     print(f"mapping     {stats['mapping']}" + (
         f" (first of {parts} parts: the input is larger than the global buffer, so the "
         f"host runs the layer in slices)" if parts > 1 else ""))
-    print(f"cycles      {stats['cycles']} ({stats['cycles'] / max(wall, 1e-9):,.0f} per "
-          f"second of wall time, {wall:.1f} s including the build)")
+    sim_s = stats.get("sim_wall_s") or wall
+    print(f"cycles      {stats['cycles']} ({stats['cycles'] / max(sim_s, 1e-9):,.0f} per second "
+          f"simulated: {sim_s:.1f} s in the simulator, {wall:.1f} s in all with the build)")
     print(f"MACs        {stats['macs_layer']} in the layer; {stats['macs_performed']} "
           f"performed, {stats['macs_gated']} zero-gated")
     print(f"utilization {stats['mac_utilization']:.1%} of {stats['pes']} PEs "
