@@ -214,6 +214,9 @@ class PsumLane(wiring.Component):
         # The last entry's address is a register: `base` and `fp` are written only while
         # the accelerator is idle, so they hold from a start through its passes.
         last = [Signal(name=f"last_{y}") for y in range(R)]     # bottom y reads a pass's last
+        # Row y reads back for an accumulating pass: it is a chain's bottom and the pass
+        # accumulates; `fp != 0` at a start, `fp_nz` (the same, registered) after it.
+        owes = [self.bottom[y] & self.acc for y in range(R)]
         fp_nz = Signal()
         m.d.sync += fp_nz.eq(self.fp != 0)
         for y in range(R):
@@ -228,7 +231,7 @@ class PsumLane(wiring.Component):
                 m.d.sync += rptr[y].eq(step(rptr[y]))
             # A pass is read when its last entry is: the pointer's wrap.
             m.d.comb += last[y].eq(read[y] & (rptr[y] == end))
-            _count(m, owed[y], self.again & self.bottom[y] & self.acc & fp_nz, last[y])
+            _count(m, owed[y], self.again & owes[y] & fp_nz, last[y])
 
         # A bottom reads a psum only after its chain's top has written it in the pass
         # before: `credit` counts what each top wrote and its chain's bottom has not yet
@@ -257,8 +260,8 @@ class PsumLane(wiring.Component):
             held = queue[y].level + inflight[y]             # values queued or in flight
             room = Mux(read[y] & ~pop, held < QD - 1, Mux(pop & ~read[y], 1, held < QD))
             left_now = Mux(last[y], owed[y] > 1, owed[y] != 0)
-            left = Mux(self.start, self.bottom[y] & self.acc & (self.fp != 0),
-                       Mux(self.again & self.bottom[y] & self.acc, fp_nz | left_now,
+            left = Mux(self.start, owes[y] & (self.fp != 0),
+                       Mux(self.again & owes[y], fp_nz | left_now,
                            left_now))
             chain = Signal(name=f"chain_ok_{y}")
             m.d.comb += chain.eq((topof[y] & Cat(*credit_ok[:y + 1])).any())
@@ -269,7 +272,7 @@ class PsumLane(wiring.Component):
         with m.If(self.start):
             for y in range(R):
                 m.d.sync += [wptr[y].eq(self.base[y]), rptr[y].eq(self.base[y]),
-                             owed[y].eq(self.bottom[y] & self.acc & (self.fp != 0))]
+                             owed[y].eq(owes[y] & (self.fp != 0))]
                 with m.If(~self.acc):
                     m.d.sync += credit[y].eq(0)
 
