@@ -605,7 +605,9 @@ def _add_run_args(p, *, out, stats, build):
     p.add_argument("--waves", action="store_true", help="dump waveforms in the build folder")
     p.add_argument("--out", type=Path, metavar=out, help="write the outputs here")
     p.add_argument("--stats", type=Path, metavar="S.json", help=f"write {stats} here")
-    p.add_argument("--build-dir", type=Path, help=f"build folder (default: build/{build}/...)")
+    p.add_argument("--build-dir", type=Path,
+                   help=f"build folder (default: build/{build}/...); a later run of the same "
+                   "design there neither generates nor builds it again")
 
 
 def _check_outputs(res):

