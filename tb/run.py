@@ -30,13 +30,12 @@ import shutil
 from pathlib import Path
 
 import cocotb
-from amaranth._toolchain.yosys import find_yosys
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
 
 import gen
 import hw
-from gen.emit import top_name, write_design
+from gen.emit import emission_yosys, replace_file, top_name, write_design
 
 __all__ = ["SIMULATORS", "run_bench", "BenchFailed"]
 
@@ -76,9 +75,8 @@ def design_key(config, top):
         for path in sorted(root.rglob("*.py")):
             h.update(b"\0" + path.relative_to(root).as_posix().encode() + b"\0")
             h.update(path.read_bytes())
-    yosys = find_yosys(lambda ver: ver >= (0, 40))
     h.update(f"\0amaranth {importlib.metadata.version('amaranth')} yosys "
-             f"{yosys.version()}".encode())
+             f"{emission_yosys().version()}".encode())
     return h.hexdigest()
 
 
@@ -104,12 +102,7 @@ def _design(config, rtl, top):
     if where != rtl:
         rtl.mkdir(parents=True, exist_ok=True)
         for src in files:
-            dst = rtl / src.name
-            data = src.read_bytes()
-            if not dst.exists() or dst.read_bytes() != data:    # keep unchanged time stamps
-                tmp = dst.with_suffix(dst.suffix + ".tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, dst)
+            replace_file(rtl / src.name, src.read_bytes())
     return rtl / f"{name}.v", rtl / f"{name}.json"
 
 
