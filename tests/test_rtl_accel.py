@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+from boards.ulx3s import ULX3S_CONFIG
 from gen.config import preset
 from gen.mapper import Layer
 from tb.accel_run import random_layer, random_layer_data, run_layer, run_layers
@@ -94,3 +95,41 @@ def test_accel_rtl_ulx3s_pipelining(build_dir):
     bad = res.mismatches
     assert bad.size == 0, (f"seed={seed}: {len(bad)} mismatches, first at {tuple(bad[0])}: "
                            f"got {res.out[tuple(bad[0])]}, expected {res.expect[tuple(bad[0])]}")
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+@pytest.mark.parametrize("zero_skip", [False, True], ids=["dense", "zero-skip"])
+def test_random_layers_ulx3s_rtl(build_dir, zero_skip):
+    """Random layers over the whole of the ULX3S design's limits (8 x 8 PEs; C and M up
+    to 64, H and W up to 32, filters up to 5 x 5, stride 1-2, padding 0-2, batch 1-2,
+    inputs larger than the global buffer run in parts), dense and with zero skipping, in
+    one Verilator simulation each, with random backpressure on every stream."""
+    cfg = ULX3S_CONFIG
+    if zero_skip:
+        cfg = dataclasses.replace(cfg, zero_skip=True, name="ulx3s-zs")
+    seed = int(os.environ.get("ROWLOOM_SEED") or random.randrange(1 << 31))
+    print(f"data seed={seed} (replay with ROWLOOM_SEED={seed})")
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < 12:
+        layer = random_layer(cfg, rng)
+        if layer.macs > 2_000_000:          # keeps the simulation to a few minutes
+            continue
+        x, w, bias = random_layer_data(layer, cfg, rng, zeros=float(rng.choice([0, 0.5, 0.9])),
+                                       bias_limit=5000)
+        shift = int(rng.integers(0, 12)) if rng.random() < 0.5 else None
+        cases.append({"layer": layer, "x": x, "w": w, "bias": bias, "shift": shift,
+                      "relu": bool(rng.random() < 0.5)})
+    results = run_layers(cfg, cases, sim="verilator", build_dir=build_dir, seed=seed,
+                         pressure=0.2)
+    for case, res in zip(cases, results, strict=True):
+        bad = res.mismatches
+        assert bad.size == 0, (f"seed={seed} {case['layer']}: {len(bad)} mismatches, first at "
+                               f"{tuple(bad[0])}: got {res.out[tuple(bad[0])]}, expected "
+                               f"{res.expect[tuple(bad[0])]}")
+        c = res.counters
+        if zero_skip:       # skipped zeros are neither performed nor gated
+            assert 0 < c["seen"] and 0 <= c["skipped"] <= c["seen"], (case["layer"], c)
+        else:
+            assert c["macs"] + c["gated"] >= case["layer"].macs, (case["layer"], c)
