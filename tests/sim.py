@@ -1,12 +1,15 @@
-"""Amaranth-simulator helpers for the fast test tier: run a testbench, move stream data."""
+"""Test helpers: run an Amaranth-simulator testbench, move stream data, seed a random
+generator, and compare outputs bit for bit."""
 
 import contextlib
 import os
 import random
 
+import numpy as np
+
 from amaranth.sim import Simulator
 
-__all__ = ["run_sim", "stream_put", "stream_get", "seeded_rng"]
+__all__ = ["run_sim", "stream_put", "stream_get", "seeded_rng", "assert_bit_exact"]
 
 
 def seeded_rng(request_name, base=None):
@@ -71,3 +74,13 @@ async def stream_get(ctx, stream, *, rng=None, stall=0.0):
     payload, = await ctx.tick().sample(stream.payload).until(stream.valid)
     ctx.set(stream.ready, 0)
     return payload
+
+
+def assert_bit_exact(got, expect, seed, what=""):
+    """``got`` equal to ``expect`` everywhere; else fail naming the seed, ``what``, how many
+    values differ and the first of them."""
+    bad = np.argwhere(got != expect)
+    if bad.size:
+        first = tuple(int(i) for i in bad[0])
+        raise AssertionError(f"seed={seed} {what}: {len(bad)} mismatches, first at {first}: "
+                             f"got {got[first]}, expected {expect[first]}")

@@ -25,6 +25,8 @@ from hw.hostlink import info_values
 from tb.accel_run import random_layer, random_layer_data
 from tb.board_run import run_board_layer
 
+from .sim import assert_bit_exact
+
 BAUDS = (9600, 19200, 57600, 115200, 230400, 460800, 921600, 1_000_000, 3_000_000)
 # The design each board's project is written for in the fast tests: the board's own, but
 # the small up5k on the ULX3S, whose 64-PE design takes 20 s to convert.
@@ -194,10 +196,7 @@ def test_board_layer_over_uart(build_dir):
     res = run_board_layer(config, layer, x, w, bias, shift=shift, relu=relu, divisor=4,
                           rx_depth=rx_depth, skew=skew, sim="icarus", build_dir=build_dir,
                           seed=seed)
-    bad = res.mismatches
-    assert bad.size == 0, (f"seed={seed} {layer}: {len(bad)} mismatches, first at "
-                           f"{tuple(bad[0])}: got {res.out[tuple(bad[0])]}, expected "
-                           f"{res.expect[tuple(bad[0])]}")
+    assert_bit_exact(res.out, res.expect, seed, layer)
     rep = res.report
     assert rep["info"] == info_values(config, rx_depth)
     program = compile_layer(layer, config, x, w, bias, shift=shift, relu=relu)

@@ -23,7 +23,7 @@ from hw.accel import BIAS_DATA, Accelerator
 from hw.hostlink import Cmd, Error, HostLink, HostLinkTop, LinkFormat, Msg, info_values
 from tb.accel_run import expected_output, random_layer, random_layer_data
 
-from .sim import seeded_rng
+from .sim import assert_bit_exact, seeded_rng
 from .test_uart import PERIOD, line_recv, line_send
 
 TINY = preset("tiny")
@@ -465,10 +465,7 @@ def test_end_to_end_tiny(request):
     prog = compile_layer(layer, TINY, x, w, bias, shift=shift, relu=relu)
     result = drv.run(prog)
     expect = expected_output(layer, TINY, x, w, bias, shift=shift, relu=relu)
-    bad = np.argwhere(result.out != expect)
-    assert bad.size == 0, (f"seed={seed} {layer}: {len(bad)} mismatches, first at "
-                           f"{tuple(bad[0])}: got {result.out[tuple(bad[0])]}, "
-                           f"expected {expect[tuple(bad[0])]}")
+    assert_bit_exact(result.out, expect, seed, layer)
     c, B = result.counters, TINY.beat
     assert set(c) == set(Accelerator.counter_names(TINY))
     assert c["words_out"] == result.beats

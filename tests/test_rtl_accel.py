@@ -13,11 +13,14 @@ from gen.mapper import Layer
 from tb.accel_run import random_layer, random_layer_data, run_layer, run_layers
 from tb.run import SIMULATORS
 
+from .sim import assert_bit_exact
+
 LAYERS = {
     "3x3-pad-requant": (Layer(c=3, h=7, w=6, m=5, r=3, s=3, stride=1, pad=1), 5, True),
     "stride2-raw-batch2": (Layer(n=2, c=2, h=8, w=7, m=3, r=2, s=3, stride=2, pad=2),
                            None, False),
 }
+
 
 
 @pytest.mark.rtl
@@ -32,9 +35,7 @@ def test_accel_rtl(build_dir, sim, name):
                                    bias_limit=3000)
     res = run_layer(layer, cfg, x, w, bias, shift=shift, relu=relu, sim=sim,
                     build_dir=build_dir, seed=seed, pressure=0.3)
-    bad = res.mismatches
-    assert bad.size == 0, (f"seed={seed}: {len(bad)} mismatches, first at {tuple(bad[0])}: "
-                           f"got {res.out[tuple(bad[0])]}, expected {res.expect[tuple(bad[0])]}")
+    assert_bit_exact(res.out, res.expect, seed)
     stats = res.stats()
     assert res.counters["macs"] + res.counters["gated"] >= layer.macs
     assert 0 < stats["mac_utilization"] <= 1
@@ -58,10 +59,7 @@ def test_random_layers_rtl(build_dir, sim):
                       "relu": bool(rng.random() < 0.5)})
     results = run_layers(cfg, cases, sim=sim, build_dir=build_dir, seed=seed, pressure=0.3)
     for case, res in zip(cases, results, strict=True):
-        bad = res.mismatches
-        assert bad.size == 0, (f"seed={seed} {case['layer']}: {len(bad)} mismatches, first at "
-                               f"{tuple(bad[0])}: got {res.out[tuple(bad[0])]}, expected "
-                               f"{res.expect[tuple(bad[0])]}")
+        assert_bit_exact(res.out, res.expect, seed, case["layer"])
         assert res.counters["macs"] + res.counters["gated"] >= case["layer"].macs
 
 
@@ -75,7 +73,7 @@ def test_accel_rtl_without_backpressure(build_dir):
     x, w, bias = random_layer_data(layer, cfg, np.random.default_rng(seed))
     res = run_layer(layer, cfg, x, w, bias, shift=shift, relu=relu, sim="verilator",
                     build_dir=build_dir, seed=seed, pressure=0.0)
-    assert res.mismatches.size == 0, f"seed={seed}"
+    assert_bit_exact(res.out, res.expect, seed)
     assert res.counters["words_out"] == res.report["beats_out"]
 
 
@@ -92,9 +90,7 @@ def test_accel_rtl_ulx3s_pipelining(build_dir):
     x, w, bias = random_layer_data(layer, cfg, np.random.default_rng(seed), zeros=0.4)
     res = run_layer(layer, cfg, x, w, bias, shift=shift, relu=relu, sim="icarus",
                     build_dir=build_dir, seed=seed, pressure=0.3)
-    bad = res.mismatches
-    assert bad.size == 0, (f"seed={seed}: {len(bad)} mismatches, first at {tuple(bad[0])}: "
-                           f"got {res.out[tuple(bad[0])]}, expected {res.expect[tuple(bad[0])]}")
+    assert_bit_exact(res.out, res.expect, seed)
 
 
 @pytest.mark.rtl
@@ -124,10 +120,7 @@ def test_random_layers_ulx3s_rtl(build_dir, zero_skip):
     results = run_layers(cfg, cases, sim="verilator", build_dir=build_dir, seed=seed,
                          pressure=0.2)
     for case, res in zip(cases, results, strict=True):
-        bad = res.mismatches
-        assert bad.size == 0, (f"seed={seed} {case['layer']}: {len(bad)} mismatches, first at "
-                               f"{tuple(bad[0])}: got {res.out[tuple(bad[0])]}, expected "
-                               f"{res.expect[tuple(bad[0])]}")
+        assert_bit_exact(res.out, res.expect, seed, case["layer"])
         c = res.counters
         if zero_skip:       # skipped zeros are neither performed nor gated
             assert 0 < c["seen"] and 0 <= c["skipped"] <= c["seen"], (case["layer"], c)

@@ -13,6 +13,8 @@ from gen.mapper import ALEXNET, Layer
 from tb.accel_run import random_layer_data, run_layers
 from tb.run import SIMULATORS
 
+from .sim import assert_bit_exact
+
 # An Eyeriss-style design cut to 11 x 4 PEs and a 4 KiB buffer: AlexNet's filter shapes
 # (11 x 11 at stride 4, 5 x 5 padded by 2, 3 x 3 padded by 1) on fewer channels and
 # pixels. The scaled CONV1 input does not fit the buffer, so it runs in parts.
@@ -39,11 +41,8 @@ def _cases(config, layers, seed):
 
 def _check(results, cases, seed):
     for case, res in zip(cases, results, strict=True):
-        bad = res.mismatches
         name = case["layer"].name
-        assert bad.size == 0, (f"seed={seed} {name}: {len(bad)} mismatches, first at "
-                               f"{tuple(bad[0])}: got {res.out[tuple(bad[0])]}, expected "
-                               f"{res.expect[tuple(bad[0])]}")
+        assert_bit_exact(res.out, res.expect, seed, name)
         assert res.counters["macs"] + res.counters["gated"] >= case["layer"].macs, name
 
 

@@ -14,6 +14,8 @@ from gen.mapper import Layer
 from tb.accel_run import random_layer_data, run_layers
 from tb.run import SIMULATORS
 
+from .sim import assert_bit_exact
+
 CFG = dataclasses.replace(preset("tiny"), zero_skip=True, name="tiny-zs")
 DENSITIES = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0)
 # Two strips of output rows (e = 4 of E = 8), stride 1, padding 1.
@@ -76,10 +78,7 @@ def test_zero_skip_rtl(build_dir, sim):
     results = run_layers(CFG, [c for _, c in cases], sim=sim, build_dir=build_dir, seed=seed,
                          pressure=0.3)
     for (name, case), res in zip(cases, results, strict=True):
-        bad = res.mismatches
-        assert bad.size == 0, (f"seed={seed} {name}: {len(bad)} mismatches, first at "
-                               f"{tuple(bad[0])}: got {res.out[tuple(bad[0])]}, expected "
-                               f"{res.expect[tuple(bad[0])]}")
+        assert_bit_exact(res.out, res.expect, seed, name)
         c = res.counters
         assert 0 < c["seen"] and 0 <= c["skipped"] <= c["seen"], (name, c)
         if not case["x"].any():
