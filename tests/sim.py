@@ -6,7 +6,6 @@ import os
 import random
 
 import numpy as np
-
 from amaranth.sim import Simulator
 
 __all__ = ["run_sim", "stream_put", "stream_get", "seeded_rng", "assert_bit_exact"]
