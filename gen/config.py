@@ -325,11 +325,12 @@ def _eyeriss(name, width):
     # Eyeriss (JSSC 2017): 12 x 14 PEs, spads 224/12/24 entries, 108 KB global buffer in
     # 27 banks, 64-bit off-chip data bus; limits cover AlexNet CONV1-5 at batch 4. The psum
     # lanes (ours) hold two folds of AlexNet CONV1 and CONV3-5, so one is read out while
-    # the next computes; a bank of 512 takes the block RAM one of 256 would on ECP5.
+    # the next computes, in two banks of 1,024 (two chains of a column move psums at once;
+    # four cost 17-18 % more LUTs and saved under 0.2 % of AlexNet's cycles, docs/area.md).
     return Config(name=name, rows=12, cols=14, act_width=width, wgt_width=width,
                   out_width=width, filter_spad=224, ifmap_spad=12, psum_spad=24,
                   max_n=4, max_c=384, max_m=384, max_h=227, max_w=227, max_r=11, max_s=11,
-                  max_stride=4, max_pad=2, psum_lane=2048, lane_banks=4, glb_kib=108,
+                  max_stride=4, max_pad=2, psum_lane=2048, lane_banks=2, glb_kib=108,
                   glb_banks=27,
                   beat=64 // width)
 

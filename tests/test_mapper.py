@@ -130,9 +130,10 @@ def test_mapping_leaves_room_for_next_pass_weights(design, name):
 @pytest.mark.parametrize("design", ["eyeriss", "eyeriss-int8"])
 def test_lone_chain_is_packed_to_fit_two_folds(design):
     """A column with one chain gains nothing from spreading over the lane's banks; packed,
-    AlexNet CONV1's 55 x 8 psums fit half of the lane (not half of a bank of 512), so its
-    filter folds read out beside the next. Several chains per column stay spread."""
-    cfg = preset(design)
+    AlexNet CONV1's 55 x 8 psums fit half of the lane (not half of a bank of 512, with four
+    banks), so its filter folds read out beside the next. Several chains per column stay
+    spread."""
+    cfg = dataclasses.replace(preset(design), lane_banks=4)
     conv1 = map_layer(ALEXNET["CONV1"], cfg)
     assert conv1.chains_per_column == 1 and conv1.layer.f * conv1.p > cfg.psum_lane // cfg.lane_banks // 2
     assert not conv1.lane_spread and conv1.lane_halves, conv1.summary()
