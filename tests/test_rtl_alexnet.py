@@ -63,8 +63,9 @@ def test_alexnet_shaped_layers(build_dir, sim):
 @pytest.mark.slow
 @pytest.mark.rtl
 def test_alexnet_on_eyeriss(build_dir):
-    """Full AlexNet CONV1-5, batch 1, on the 12 x 14 design under Verilator (about half
-    an hour on 2 cores, most of it simulation; ``make bench`` runs the same and reports)."""
+    """Full AlexNet CONV1-5, batch 1, on the 12 x 14 design under Verilator (about 14
+    minutes, 10 of them simulation, beside another such run; ``make bench`` runs the same
+    and reports)."""
     cfg = preset("eyeriss")
     seed = int(os.environ.get("ROWLOOM_SEED") or random.randrange(1 << 31))
     print(f"data seed={seed} (replay with ROWLOOM_SEED={seed})")
