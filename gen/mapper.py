@@ -142,7 +142,7 @@ class Mapping:
         psums; otherwise the chains are packed one after another (``lane_base``). A lone
         chain gains nothing from the banks, and packed it may take half of the whole lane
         (:meth:`lane_halves`) where half a bank would be too small (AlexNet CONV1 at
-        p = 8: 440 psums against banks of 512)."""
+        p = 8: 440 psums, against banks of 512 were a lane of 2,048 in four banks)."""
         c, fp = self.config, self.layer.f * self.p
         banks, chains = c.lane_banks, self.chains_per_column
         return banks > 1 and chains > 1 and ceil(chains / banks) * fp <= c.psum_lane // banks
