@@ -326,7 +326,8 @@ def _eyeriss(name, width):
     # 27 banks, 64-bit off-chip data bus; limits cover AlexNet CONV1-5 at batch 4. The psum
     # lanes (ours) hold two folds of AlexNet CONV1 and CONV3-5, so one is read out while
     # the next computes, in two banks of 1,024 (two chains of a column move psums at once;
-    # four cost 17-18 % more LUTs and saved under 0.2 % of AlexNet's cycles, docs/area.md).
+    # four banks took 21-22 % more LUTs on ECP5 for 32-61 of AlexNet's 4.5 M cycles,
+    # docs/area.md).
     return Config(name=name, rows=12, cols=14, act_width=width, wgt_width=width,
                   out_width=width, filter_spad=224, ifmap_spad=12, psum_spad=24,
                   max_n=4, max_c=384, max_m=384, max_h=227, max_w=227, max_r=11, max_s=11,
