@@ -77,7 +77,8 @@ async def stream_get(ctx, stream, *, rng=None, stall=0.0):
 
 def assert_bit_exact(got, expect, seed, what=""):
     """``got`` equal to ``expect`` everywhere; else fail naming the seed, ``what``, how many
-    values differ and the first of them."""
+    values differ and the first of them. The shapes must be equal (no broadcasting)."""
+    assert got.shape == expect.shape, f"seed={seed} {what}: shape {got.shape}, expected {expect.shape}"
     bad = np.argwhere(got != expect)
     if bad.size:
         first = tuple(int(i) for i in bad[0])

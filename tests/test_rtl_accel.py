@@ -22,7 +22,6 @@ LAYERS = {
 }
 
 
-
 @pytest.mark.rtl
 @pytest.mark.parametrize("sim", SIMULATORS)
 @pytest.mark.parametrize("name", list(LAYERS))
