@@ -107,11 +107,35 @@ def _design(config, rtl, top):
 
 
 def _build(runner, sim, vfile, top, sim_dir, build_args, waves, log_file):
-    """Build ``vfile`` for ``sim``; return the folder holding the simulator build."""
+    """Build ``vfile`` for ``sim``; return the folder holding the simulator build.
+
+    A build that was cut off (Ctrl-C) or failed can leave products that the next build in
+    its folder trusts (Verilator's half-written precompiled headers break every later
+    compile there), so a folder whose last build did not finish is emptied first. A
+    failed build raises :class:`BenchFailed`.
+    """
     def build(sources, where):
-        runner.build(sources=sources, hdl_toplevel=top, build_dir=where,
-                     timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
-                     log_file=log_file)
+        where.mkdir(parents=True, exist_ok=True)
+        unfinished = where / ".building"
+        if unfinished.exists():
+            keep = {".lock", unfinished.name} | {Path(s).name for s in sources
+                                                 if Path(s).parent == where}
+            for item in where.iterdir():
+                if item.name in keep:
+                    continue
+                if item.is_dir():
+                    shutil.rmtree(item)
+                else:
+                    item.unlink()
+        unfinished.touch()
+        try:
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=where,
+                         timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
+                         log_file=log_file)
+        except RuntimeError as exc:     # the runner's report of a failed command
+            raise BenchFailed(f"building {top} for {sim} failed ({exc}); see "
+                              f"{log_file or 'the output above'}") from None
+        unfinished.unlink()
 
     cache = os.environ.get("ROWLOOM_SIM_CACHE")
     if not cache or waves:
