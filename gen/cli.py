@@ -482,7 +482,11 @@ def _cmd_conv(args):
     print(f"MACs        {stats['macs_layer']} in the layer; {stats['macs_performed']} "
           f"performed, {stats['macs_gated']} zero-gated")
     print(f"utilization {stats['mac_utilization']:.1%} of {stats['pes']} PEs "
-          f"({stats['active_pes']} active in a full pass)")
+          f"({stats['active_pes']} active in a full pass)" + (
+              f"; the layer's MACs, skipped zeros included, over PE-cycles, so it may pass "
+              f"100% (the MACs performed: "
+              f"{stats['macs_performed'] / (stats['cycles'] * stats['pes']):.1%})"
+              if "zero_skip" in stats and stats["cycles"] else ""))
     acc = stats["accesses"]
     print("accesses    " + ", ".join(f"{k} {v}" for k, v in acc.items()))
     if "zero_skip" in stats:

@@ -1,7 +1,7 @@
 """Deep Compression for the EIE engine: prune, share weights, encode per-PE sparse columns.
 
 A layer's weight matrix ``W`` (``rows x cols``, output ``b = W a``) becomes a
-:class:`CompressedLayer` in the form the EIE hardware reads (design brief, section 5):
+:class:`CompressedLayer` in the form the EIE hardware reads (EIE: Han et al., ISCA 2016):
 
 - pruning keeps the largest-magnitude weights (``density``) or those above a magnitude
   (``threshold``);

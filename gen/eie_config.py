@@ -1,4 +1,4 @@
-"""The configuration object of a generated EIE engine (BRIEF.md section 5), and its presets.
+"""The configuration object of a generated EIE engine (Han et al., ISCA 2016), and its presets.
 
 :class:`EieConfig` sizes every memory, queue and datapath width of the sparse engine in
 ``hw/eie.py``; the compression format it consumes is the one of ``gen/compress.py``. As with

@@ -30,7 +30,7 @@ class MappingError(ValueError):
 @dataclass(frozen=True, kw_only=True)
 class Layer:
     """A CONV layer: batch ``n``, ``c`` input channels of ``h x w``, ``m`` filters of
-    ``c x r x s``, stride ``stride``, zero padding ``pad`` (BRIEF.md section 2).
+    ``c x r x s``, stride ``stride``, zero padding ``pad`` (the Eyeriss papers' names).
 
     ``pad_top`` and ``pad_bottom`` (default ``pad``) set the rows of zeros above and below
     the input separately; the host driver uses them for the row slices of a layer too big
@@ -79,7 +79,7 @@ class Layer:
         return self.n * self.m * self.e * self.f * self.c * self.r * self.s
 
 
-# AlexNet CONV1-5 as the Eyeriss papers use them (BRIEF.md section 2); the grouped layers
+# AlexNet CONV1-5 as the Eyeriss papers use them; the grouped layers
 # are given per filter, with the channels one filter sees.
 ALEXNET = {
     "CONV1": Layer(name="CONV1", c=3,   h=227, w=227, m=96,  r=11, s=11, stride=4, pad=0),

@@ -1,5 +1,5 @@
 """The row-stationary accelerator: PE array, global buffer and the controller that runs a
-whole CONV layer from run-time registers (BRIEF.md section 3, docs/array.md).
+whole CONV layer from run-time registers (Eyeriss, docs/array.md).
 
 The host (``gen.driver``) writes the layer and mapping registers and the biases through
 ``cfg``, loads the input tensor through ``act_in`` into the global buffer, pulses

@@ -1,5 +1,5 @@
 """The EIE engine: N sparse PEs, the leading-non-zero broadcast, and the layer controller
-(BRIEF.md section 5, docs/eie.md).
+(EIE, docs/eie.md).
 
 The host (``gen.eie_driver``) writes pointers, entries and codebooks into the PEs and the
 layer registers through ``cmd``, writes the input vector into the PEs' source activation

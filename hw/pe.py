@@ -1,4 +1,4 @@
-"""Row-stationary 1-D processing element (Eyeriss PE, BRIEF.md section 3)."""
+"""Row-stationary 1-D processing element (the Eyeriss PE: Chen, Emer and Sze, ISCA 2016)."""
 
 from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring

@@ -1,4 +1,4 @@
-"""Zero skipping on the row-stationary array's input path (BRIEF.md section 4).
+"""Zero skipping on the row-stationary array's input path (Cnvlutin, ISCA 2016; ZASCA, IEEE TC 2020).
 
 A PE's input arrives in beats of up to ``beat`` values (``hw.noc.beat_layout``), in the
 PE's ``[i][c]`` order. The :class:`ZeroSkipEncoder` turns each beat into entries, one per

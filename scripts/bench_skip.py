@@ -46,7 +46,7 @@ from gen.config import preset
 from gen.mapper import ALEXNET, Layer
 from tb.accel_run import echo_progress, run_layers
 
-# Eyeriss (JSSC 2017, Fig. 10 as summarized in BRIEF.md): zero fraction of the input
+# Eyeriss (Chen, Krishna, Emer and Sze, JSSC 2017): zero fraction of the input
 # activations of AlexNet CONV2-5 after ReLU.
 EYERISS_ZEROS = {"CONV2": 0.39, "CONV3": 0.73, "CONV4": 0.79, "CONV5": 0.78}
 DENSITIES = (1.0, 0.75, 0.5, 0.25, 0.1, 0.01, 0.0)

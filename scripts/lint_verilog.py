@@ -3,6 +3,7 @@
 Usage: python scripts/lint_verilog.py DIR_OR_FILE [...]
 """
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -36,9 +37,14 @@ WAIVERS = [
 ]
 
 
-def main(paths):
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("paths", nargs="+", type=Path, metavar="DIR_OR_FILE",
+                    help="a Verilog file, or a folder whose *.v files are linted")
     files = []
-    for p in map(Path, paths):
+    for p in ap.parse_args(argv).paths:
+        if not p.exists():
+            ap.error(f"{p} does not exist")
         files += sorted(p.glob("*.v")) if p.is_dir() else [p]
     if not files:
         print("lint_verilog: no Verilog files given", file=sys.stderr)

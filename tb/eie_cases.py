@@ -1,6 +1,7 @@
 """Stimulus for the EIE engine's tests: random sparse layers and the named cases on which
-earlier sparse RTL failed (BRIEF.md section 5), built for any design so that both test
-tiers run the same cases."""
+sparse RTL is known to break (consecutive all-zero columns, gaps longer than an entry's
+zero count, PEs without entries, full and empty queues), built for any design so that both
+test tiers run the same cases."""
 
 import numpy as np
 

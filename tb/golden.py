@@ -8,7 +8,7 @@ length) proves that nothing can overflow, and with Python integers (an ``object`
 otherwise, so 32-bit by 32-bit products summed over long reductions stay exact. Where the
 hardware narrows a result, the model does what the hardware does: an arithmetic right
 shift that rounds towards minus infinity, then saturation to the output range. Convolution
-follows section 2 of the design brief (cross-correlation with zero padding, no flipped
+follows the Eyeriss papers' definition (cross-correlation with zero padding, no flipped
 kernel); the sparse product follows the EIE order of work (only columns with a non-zero
 activation are visited).
 """
@@ -155,7 +155,7 @@ def int_range(width, signed):
 
 
 def conv2d(x, w, bias=None, *, stride=1, padding=0):
-    """Exact integer convolution layer (design brief, section 2).
+    """Exact integer convolution layer (the Eyeriss papers' definition).
 
     ``O[n, m, e, f] = B[m] + sum_{c, r, s} I[n, c, e*U + r - P, f*U + s - P] * W[m, c, r, s]``
     with zeros outside the input, where ``U`` is ``stride`` and ``P`` is ``padding``.
@@ -238,7 +238,7 @@ def fc(x, w, bias=None):
 def conv1d_row(x, w, *, stride=1):
     """Row-stationary 1-D primitive: one filter row slid over one input row.
 
-    ``psum[f] = sum_s w[s] * x[f*stride + s]``, without padding (design brief, section 3).
+    ``psum[f] = sum_s w[s] * x[f*stride + s]``, without padding (Eyeriss's 1-D primitive).
 
     Parameters
     ----------

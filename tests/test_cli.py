@@ -276,3 +276,7 @@ def test_conv_zero_skip(tmp_path):
     stats = json.loads((tmp_path / "s.json").read_text())
     zs = stats["zero_skip"]
     assert zs["values_seen"] > zs["zeros_skipped"] > 0
+    # Utilization counts the layer's MACs, skipped zeros included; the line also gives the
+    # share of PE-cycles that performed one.
+    performed = stats["macs_performed"] / (stats["cycles"] * stats["pes"])
+    assert f"(the MACs performed: {performed:.1%})" in out.stdout

@@ -2,7 +2,7 @@
 
 Two kinds of oracle: the ONNX reference operators (``ConvInteger``, ``MatMulInteger``),
 which only take 8-bit operands and accumulate in int32, and plain Python-int loops written
-straight from the formulas of the design brief, for every other width up to the extremes
+straight from the layers' defining formulas, for every other width up to the extremes
 that overflow int64. Random cases draw from ``numpy.random.default_rng``; the base seed comes
 from ``ROWLOOM_SEED`` (fixed by default so that CI is repeatable), each case prints its own
 seed, and every assertion message says how to replay it.

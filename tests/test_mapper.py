@@ -18,7 +18,7 @@ def test_alexnet_active_pes_match_eyeriss_table_iii(name, preset_name):
 
 
 def test_alexnet_macs_match_brief():
-    # BRIEF.md section 2: 105M, 224M, 150M, 112M, 75M MACs per image.
+    # Eyeriss (JSSC 2017), per image: 105M, 224M, 150M, 112M, 75M MACs.
     got = [round(layer.macs / 1e6) for layer in ALEXNET.values()]
     assert got == [105, 224, 150, 112, 75]
 
