@@ -433,6 +433,7 @@ def _cmd_conv(args):
     from tb.accel_run import echo_progress, run_layer
     from tb.run import BenchFailed
 
+    from .driver import compile_layer
     from .mapper import Layer, MappingError
     config = _config(args)
     x = _load_int_array(args.ifmap, "--ifmap", 4)
@@ -441,10 +442,13 @@ def _cmd_conv(args):
     if x.shape[1] != w.shape[1]:
         raise SystemExit(f"rowloom: error: --ifmap has C = {x.shape[1]} channels but "
                          f"--weights has C = {w.shape[1]}")
+    # The layer, its fit to the design and its values are checked before anything is
+    # generated or simulated.
     try:
         layer = Layer(n=x.shape[0], c=x.shape[1], h=x.shape[2], w=x.shape[3], m=w.shape[0],
                       r=w.shape[2], s=w.shape[3], stride=args.stride, pad=args.padding)
-    except ValueError as exc:
+        program = compile_layer(layer, config, x, w, bias, shift=args.shift, relu=args.relu)
+    except (ValueError, MappingError) as exc:
         raise SystemExit(f"rowloom: error: {exc}") from None
     build = args.build_dir or Path("build") / "conv" / f"{config.name}-{args.sim}"
     Path(build).mkdir(parents=True, exist_ok=True)
@@ -459,9 +463,7 @@ def _cmd_conv(args):
         with echo_progress(log):
             res = run_layer(layer, config, x, w, bias, shift=args.shift, relu=args.relu,
                             sim=args.sim, build_dir=build, waves=args.waves, log_file=log,
-                            pressure=0.0)
-    except (ValueError, MappingError) as exc:
-        raise SystemExit(f"rowloom: error: {exc}") from None
+                            pressure=0.0, program=program)
     except BenchFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
@@ -553,6 +555,8 @@ def _cmd_fc(args):
     from tb.accel_run import echo_progress
     from tb.eie_run import run_model
     from tb.run import BenchFailed
+
+    from .eie_driver import compile_model, vector_writes
     config = _config(args)
     layers, relu, shift = _fc_layers(args, config)
     act = _load_int_array(args.act, "--act", None)
@@ -563,6 +567,14 @@ def _cmd_fc(args):
     if batch.shape[1] != layers[0].cols:
         raise SystemExit(f"rowloom: error: --act has vectors of {batch.shape[1]} values but "
                          f"the first layer takes {layers[0].cols}")
+    # The model's fit to the design and the vectors' values are checked before anything is
+    # generated or simulated.
+    try:
+        program = compile_model(config, layers, relu=relu, shift=shift)
+        for a in batch:
+            vector_writes(config, program, a)
+    except ValueError as exc:
+        raise SystemExit(f"rowloom: error: {exc}") from None
     build = args.build_dir or Path("build") / "fc" / f"{config.name}-{args.sim}"
     Path(build).mkdir(parents=True, exist_ok=True)
     log = Path(build) / "sim.log"
@@ -576,9 +588,8 @@ def _cmd_fc(args):
               f"(log: {log}) ...", flush=True)
         with echo_progress(log):
             res = run_model(config, layers, batch, relu=relu, shift=shift, sim=args.sim,
-                            build_dir=build, waves=args.waves, log_file=log, pressure=0.0)
-    except ValueError as exc:
-        raise SystemExit(f"rowloom: error: {exc}") from None
+                            build_dir=build, waves=args.waves, log_file=log, pressure=0.0,
+                            program=program)
     except BenchFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1

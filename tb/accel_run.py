@@ -146,8 +146,11 @@ def run_layers(config, cases, *, sim="verilator", build_dir, seed=None, pressure
                waves=None, log_file=None):
     """Run several layers one after another in one simulation of ``config``'s RTL (one
     build, one start-up). ``cases`` are dicts with ``layer, x, w`` and optionally ``bias,
-    shift, relu``; returns a :class:`LayerResult` per case, with its own counters."""
-    programs = [compile_layer(c["layer"], config, c["x"], c["w"], c.get("bias"),
+    shift, relu`` and ``program`` (what ``gen.driver.compile_layer`` made of them, when the
+    caller has compiled the layer already); returns a :class:`LayerResult` per case, with
+    its own counters."""
+    programs = [c.get("program") or
+                compile_layer(c["layer"], config, c["x"], c["w"], c.get("bias"),
                               shift=c.get("shift"), relu=c.get("relu", False)) for c in cases]
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -178,8 +181,10 @@ def run_layers(config, cases, *, sim="verilator", build_dir, seed=None, pressure
 
 
 def run_layer(layer, config, x, w, bias=None, *, shift=None, relu=False, sim="verilator",
-              build_dir, seed=None, pressure=0.2, waves=None, log_file=None):
-    """Run ``layer`` on ``config``'s RTL; returns a :class:`LayerResult`."""
-    case = {"layer": layer, "x": x, "w": w, "bias": bias, "shift": shift, "relu": relu}
+              build_dir, seed=None, pressure=0.2, waves=None, log_file=None, program=None):
+    """Run ``layer`` on ``config``'s RTL (``program``: the layer compiled already, as
+    :func:`run_layers` takes it); returns a :class:`LayerResult`."""
+    case = {"layer": layer, "x": x, "w": w, "bias": bias, "shift": shift, "relu": relu,
+            "program": program}
     return run_layers(config, [case], sim=sim, build_dir=build_dir, seed=seed,
                       pressure=pressure, waves=waves, log_file=log_file)[0]

@@ -21,13 +21,15 @@ __all__ = ["EieCase", "EieResult", "run_cases", "run_model"]
 
 @dataclass
 class EieCase:
-    """A model and the vectors to run through it."""
+    """A model and the vectors to run through it; ``program``, when the caller has compiled
+    the model already, is what ``gen.eie_driver.compile_model`` made of it."""
 
     layers: list
     vectors: np.ndarray
     relu: list
     shift: list
     name: str = "case"
+    program: object = None
 
 
 @dataclass
@@ -79,7 +81,8 @@ def run_cases(config, cases, *, sim="verilator", build_dir, seed=None, pressure=
     words, programs = {"cases": len(cases)}, []
     for c, case in enumerate(cases):
         case.vectors = np.atleast_2d(np.asarray(case.vectors))
-        program = compile_model(config, case.layers, relu=case.relu, shift=case.shift)
+        program = case.program or compile_model(config, case.layers, relu=case.relu,
+                                                shift=case.shift)
         programs.append(program)
         words[f"c{c}_model"] = np.array(pack(config, program.writes), dtype=np.uint64)
         words[f"c{c}_rows"] = program.rows
@@ -111,7 +114,9 @@ def run_cases(config, cases, *, sim="verilator", build_dir, seed=None, pressure=
     return results, report
 
 
-def run_model(config, layers, vectors, *, relu, shift, **kwargs):
-    """Run the rows of ``vectors`` through one model; returns its :class:`EieResult`."""
-    results, _ = run_cases(config, [EieCase(layers, vectors, relu, shift)], **kwargs)
+def run_model(config, layers, vectors, *, relu, shift, program=None, **kwargs):
+    """Run the rows of ``vectors`` through one model (``program``: the model compiled
+    already); returns its :class:`EieResult`."""
+    results, _ = run_cases(config, [EieCase(layers, vectors, relu, shift, program=program)],
+                           **kwargs)
     return results[0]

@@ -111,6 +111,7 @@ def test_map_rejects_layer_beyond_design(capsys):
 def test_conv_rejects_bad_inputs(tmp_path):
     import numpy as np
     np.save(tmp_path / "x.npy", np.zeros((1, 2, 5, 5), dtype=np.int64))
+    np.save(tmp_path / "x3.npy", np.zeros((1, 3, 5, 5), dtype=np.int64))
     np.save(tmp_path / "w.npy", np.zeros((3, 3, 3, 3), dtype=np.int64))
     np.save(tmp_path / "f.npy", np.zeros((1, 2, 5, 5), dtype=np.float32))
     np.save(tmp_path / "big.npy", np.full((1, 3, 5, 5), 300, dtype=np.int64))
@@ -121,6 +122,11 @@ def test_conv_rejects_bad_inputs(tmp_path):
     assert r.returncode != 0 and "must hold integers" in r.stderr
     r = run(*base, "--ifmap", str(tmp_path / "big.npy"), "--weights", str(tmp_path / "w.npy"))
     assert r.returncode != 0 and "300 is outside the configured range -128..127" in r.stderr
+    r = run(*base, "--ifmap", str(tmp_path / "x3.npy"), "--weights", str(tmp_path / "w.npy"),
+            "--stride", "9")
+    assert r.returncode != 0 and "stride = 9 exceeds the design's max_stride = 4" in r.stderr
+    # Rejected before anything is generated or simulated.
+    assert "generating" not in r.stdout and not (tmp_path / "b").exists()
 
 
 def test_compress_then_inspect(tmp_path, capsys):
@@ -231,6 +237,12 @@ def test_fc_rejects_bad_inputs(tmp_path, capsys):
     np.save(a, np.zeros((2, 2, 6), dtype=np.int64))
     with pytest.raises(SystemExit, match="one vector or a batch"):
         main([*base, "--preset", "eie-tiny"])
+    # Values outside the design's width are rejected before anything is generated.
+    np.save(a, np.full(6, 1 << 20))
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match="input values must fit"):
+        main([*base, "--preset", "eie-tiny", "--build-dir", str(tmp_path / "b")])
+    assert "generating" not in capsys.readouterr().out and not (tmp_path / "b").exists()
 
 
 @pytest.mark.rtl
