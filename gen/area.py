@@ -114,8 +114,8 @@ def tool_command(name):
     found = shutil.which(name)
     if found:
         return [found]
-    raise AreaError(f"{name} not found; install it with `pip install {name}` "
-                    "(or `make setup`)")
+    raise AreaError(f"{name} not found; install it with `pip install {name}`, or all the "
+                    "FPGA tools with `pip install rowloom[fpga]` (or `make setup`)")
 
 
 def run_tool(cmd, log, what, cwd):

@@ -189,8 +189,8 @@ def _cmd_board(args):
         from boards import board
         from boards.flow import BoardError, build, write_project
     except ImportError as exc:
-        print(f"rowloom: error: {exc}; install amaranth-boards (pip install amaranth-boards, "
-              "or `make setup`)", file=sys.stderr)
+        print(f"rowloom: error: {exc}; install amaranth-boards and the FPGA tools (pip "
+              "install rowloom[fpga], or `make setup`)", file=sys.stderr)
         return 2
     try:
         top_class = board(args.board)
