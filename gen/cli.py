@@ -675,9 +675,10 @@ def build_parser():
 
     p = sub.add_parser("conv", help="run a CONV layer on the generated RTL",
                        description="Run a CONV layer on the generated accelerator under a "
-                       "simulator and check it against the golden model. Writes int64 "
-                       "accumulators (plus bias, ReLU if asked) when --shift is absent, "
-                       "else the requantized values (ReLU, arithmetic shift right by K, "
+                       "simulator and check it against the golden model. Writes the "
+                       "accumulators plus bias (ReLU if asked), saturated to the "
+                       "accumulator's width, as int64 when --shift is absent, else the "
+                       "requantized values (ReLU, arithmetic shift right by K, "
                        "saturation to out_width). Exits 1 naming the first mismatching "
                        "index if the RTL and the model differ.")
     _add_design_args(p, ("rs",), zero_skip=True)

@@ -237,7 +237,8 @@ def compile_layer(layer, config, x, w, bias=None, *, shift=None, relu=False):
     """Program for ``layer`` on ``config`` with inputs ``x`` (N x C x H x W), weights ``w``
     (M x C x R x S) and optional ``bias`` (M). With ``shift``, outputs are requantized
     (ReLU if asked, arithmetic shift right, saturation to ``out_width``); without, they are
-    the accumulators (ReLU still applies if asked). Values outside the configured widths
+    the accumulators plus bias (ReLU still applies if asked), saturated to the
+    accumulator's width. Values outside the configured widths
     raise ``ValueError``; a layer the design cannot run raises ``MappingError``."""
     x, w = np.asarray(x), np.asarray(w)
     L = layer

@@ -8,7 +8,7 @@ from DRAM) and collects results on ``out``. The loops run here: per strip of out
 the controller programs the array's multicast IDs and chain roles; per pass it tags the
 weights for the filter bus and builds the ifmap packets from the buffer, inserting the
 zero padding; after a strip's last channel fold it reads the psum lanes, adds the biases,
-applies ReLU, arithmetic shift and saturation (or passes accumulators through) and packs
+applies ReLU, arithmetic shift and saturation (or passes the accumulators through, plus bias and saturated to their width) and packs
 the results into ``out`` beats.
 """
 
@@ -502,7 +502,8 @@ class Accelerator(wiring.Component):
                          d_valid.eq(c_valid), d_m_ok.eq(c_m_ok), d_n.eq(c_n)]
         wide = signed(c.acc_bits + 2)      # `shift` runs to acc_bits + 1: to the sign bit
         lo, hi = -(1 << (c.out_width - 1)), (1 << (c.out_width - 1)) - 1
-        # Accumulators pass through unshifted when requantization is off.
+        # Accumulators pass through unshifted (and saturate, below) when requantization
+        # is off.
         shamt = Mux(reg["requant"], reg["shift"], 0)
         results = []
         for i in range(W):
@@ -516,7 +517,18 @@ class Accelerator(wiring.Component):
             # In range when the bits above the output's sign bit all equal it.
             top = shifted[c.out_width - 1:]
             sat = Mux(top.all() | ~top.any(), shifted, Mux(shifted[-1], lo, hi))
-            results.append(Mux(reg["requant"], sat, shifted))
+            # Without requantization the output is the accumulator plus the bias, which
+            # can pass the accumulator's range (both addends span it), so it saturates to
+            # that range, as the requantized values do to theirs.
+            if c.acc_signed:
+                a_top = shifted[c.acc_bits - 1:]
+                a_ok = a_top.all() | ~a_top.any()
+                a_lo, a_hi = -(1 << (c.acc_bits - 1)), (1 << (c.acc_bits - 1)) - 1
+            else:
+                a_ok = ~shifted[c.acc_bits:].any()
+                a_lo, a_hi = 0, (1 << c.acc_bits) - 1
+            raw = Mux(a_ok, shifted, Mux(shifted[-1], a_lo, a_hi))
+            results.append(Mux(reg["requant"], sat, raw))
         taken = self.out.valid & self.out.ready
         with m.If(d_valid & ~stall & d_m_ok):
             m.d.sync += [out_buf[i].eq(results[i]) for i in range(W)]

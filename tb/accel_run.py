@@ -14,7 +14,7 @@ import numpy as np
 
 from gen.driver import compile_layer
 
-from .golden import conv2d, requantize
+from .golden import conv2d, requantize, saturate
 from .run import run_bench
 
 __all__ = ["run_layer", "run_layers", "echo_progress", "expected_output", "random_layer",
@@ -87,10 +87,13 @@ def random_layer(config, rng, *, max_c=None, max_m=None, max_hw=None):
 
 
 def expected_output(layer, config, x, w, bias=None, *, shift=None, relu=False):
-    """Golden output of a layer as the accelerator computes it."""
+    """Golden output of a layer as the accelerator computes it: without ``shift``, the
+    accumulators plus bias (ReLU if asked) saturated to the accumulator's range (a bias
+    near its end can carry a sum past it); with it, requantized."""
     acc = conv2d(x, w, bias, stride=layer.stride, padding=layer.pad)
     if shift is None:
-        return np.maximum(acc, 0) if relu else acc
+        return saturate(np.maximum(acc, 0) if relu else acc, config.acc_bits,
+                        config.acc_signed)
     return requantize(acc, shift=shift, relu=relu, out_width=config.out_width,
                       out_signed=True)
 

@@ -24,6 +24,7 @@ __all__ = [
     "int_range",
     "matvec",
     "requantize",
+    "saturate",
     "spmv_csc",
 ]
 
@@ -381,6 +382,17 @@ def spmv_csc(values, row_index, col_ptr, a, *, n_rows, bias=None, relu=False):
     out = np.zeros(n_rows, dtype=dtype) if bias is None else bias.astype(dtype)
     np.add.at(out, row_index[entry].astype(np.intp), products)
     return np.maximum(out, 0) if relu else out
+
+
+def saturate(values, width, signed):
+    """``values`` clamped to the range of a ``width``-bit integer (``int_range``); any
+    shape, ``object`` arrays of Python ints included (so any width)."""
+    lo, hi = int_range(width, signed)
+    values = _int_array("values", values)
+    if values.dtype.kind in "iu":       # a bound past the dtype's range clamps nothing
+        info = np.iinfo(values.dtype)
+        lo, hi = max(lo, int(info.min)), min(hi, int(info.max))
+    return np.asarray(np.minimum(np.maximum(values, lo), hi))
 
 
 def requantize(acc, *, shift, relu=False, out_width, out_signed=True):

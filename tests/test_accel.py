@@ -11,8 +11,8 @@ from gen.mapper import Layer
 from hw.accel import Accelerator
 from hw.array import CfgKind
 from tb.array_plan import plan_strip
-from tb.accel_run import random_layer_data
-from tb.golden import conv2d, requantize
+from tb.accel_run import expected_output, random_layer_data
+from tb.golden import conv2d, int_range, requantize
 
 from .sim import run_sim, seeded_rng, stream_get, stream_put
 
@@ -166,11 +166,7 @@ def test_accelerator_layer(request, name, zero_skip):
     x, w, bias = random_layer_data(layer, cfg, np.random.default_rng(seed))
     prog = compile_layer(layer, cfg, x, w, bias, shift=shift, relu=relu)
     got, counters = run_program(cfg, prog, rng=rng, idle=0.2, stall=0.3)
-    acc = conv2d(x, w, bias, stride=layer.stride, padding=layer.pad)
-    if shift is None:
-        expect = np.maximum(acc, 0) if relu else acc
-    else:
-        expect = requantize(acc, shift=shift, relu=relu, out_width=cfg.out_width)
+    expect = expected_output(layer, cfg, x, w, bias, shift=shift, relu=relu)
     bad = np.argwhere(got != expect)
     assert bad.size == 0, (f"seed={seed} {len(prog.parts)} parts, {prog.mapping.summary()}: "
                            f"{len(bad)} mismatches, "
@@ -242,3 +238,27 @@ def test_lane_banks_let_chains_write_in_parallel(request):
     one, four = runs[1], runs[4]
     assert four["lane_writes"] == one["lane_writes"] > 0
     assert four["cycles"] < one["cycles"], (one["cycles"], four["cycles"])
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_raw_outputs_saturate_to_the_accumulator(request, relu):
+    """Without requantization an output is the accumulator plus the bias. Each spans the
+    accumulator's range, so a bias near its end carries a large sum past it: the output
+    saturates to the range (it used to wrap, found by random configurations: 1024 came
+    out as -1024 from 11-bit accumulators)."""
+    seed, rng = seeded_rng(request.node.name)
+    cfg = TINY
+    lo, hi = int_range(cfg.acc_bits, cfg.acc_signed)
+    layer = Layer(c=cfg.max_c, h=3, w=5, m=4, r=3, s=5)
+    x = np.full((1, layer.c, 3, 5), cfg.act_range[0])
+    w = np.zeros((4, layer.c, 3, 5), dtype=np.int64)
+    w[0] = w[2] = cfg.wgt_range[0]              # the largest sum
+    w[1] = cfg.wgt_range[1]                     # the most negative one
+    bias = np.array([hi, lo, -hi, hi])
+    prog = compile_layer(layer, cfg, x, w, bias, relu=relu)
+    got, _ = run_program(cfg, prog, rng=rng, idle=0.2, stall=0.3)
+    exact = conv2d(x, w, bias).ravel()
+    assert exact[0] > hi and exact[1] < lo and lo <= exact[2] <= hi and exact[3] == hi
+    mid = max(exact[2], 0) if relu else exact[2]
+    assert got.ravel().tolist() == [hi, 0 if relu else lo, mid, hi], f"seed={seed}"
+    assert np.array_equal(got, expected_output(layer, cfg, x, w, bias, relu=relu))

@@ -32,6 +32,7 @@ _FAMILY_OFFSET = {
     "spmv":      50_000,
     "requant":   60_000,
     "csc":       70_000,
+    "saturate":  80_000,
 }
 
 N_CONV_ONNX = 96
@@ -550,6 +551,24 @@ def test_requantize_uint64_above_int64():
     acc = np.array([2**64 - 1, 2**63, 5], dtype=np.uint64)
     got = golden.requantize(acc, shift=1, out_width=63, out_signed=False)
     assert got.tolist() == [2**63 - 1, 2**62, 2]
+
+
+@pytest.mark.parametrize("case", range(N_REQUANT))
+def test_saturate_vs_loop(case):
+    """The accelerator's raw outputs (accumulator plus bias) clamp to the accumulator."""
+    rng, replay = _seeded("saturate", case)
+    signed = case % 3 != 0
+    width = int(rng.integers(1, 100))
+    if case % 2:                                    # int64 values, some past the range
+        values = _operand(rng, (5, 7), 64, True, extreme=case % 4 == 1)
+    else:                                           # Python ints past 64 bits
+        values = np.array([int(v) * 2**int(rng.integers(0, 90)) for v in rng.integers(
+            -(2**20), 2**20, 30)], dtype=object)
+    got = golden.saturate(values, width, signed)
+    want = [_requantize_loop(v, 0, False, width, signed) for v in values.flat]
+    args = f"width={width}, signed={signed}; {replay}"
+    _assert_exact(got.ravel(), want, args)
+    assert got.shape == values.shape, args
 
 
 # int_range ---------------------------------------------------------------------------------
