@@ -8,8 +8,9 @@ from DRAM) and collects results on ``out``. The loops run here: per strip of out
 the controller programs the array's multicast IDs and chain roles; per pass it tags the
 weights for the filter bus and builds the ifmap packets from the buffer, inserting the
 zero padding; after a strip's last channel fold it reads the psum lanes, adds the biases,
-applies ReLU, arithmetic shift and saturation (or passes the accumulators through, plus bias and saturated to their width) and packs
-the results into ``out`` beats.
+applies ReLU, arithmetic shift and saturation to the output width (or, without
+requantization, saturation to the accumulator's width) and packs the results into ``out``
+beats.
 """
 
 from amaranth import C, Module, Mux, Signal, signed, unsigned
