@@ -17,8 +17,8 @@ from gen.driver import compile_layer
 from .golden import conv2d, requantize, saturate
 from .run import run_bench
 
-__all__ = ["run_layer", "run_layers", "echo_progress", "expected_output", "random_layer",
-           "random_layer_data", "LayerResult"]
+__all__ = ["run_layer", "run_layers", "echo_progress", "expected_output", "random_config",
+           "random_layer", "random_layer_data", "LayerResult"]
 
 
 def random_layer_data(layer, config, rng, *, zeros=0.3, bias_limit=1000):
@@ -62,6 +62,41 @@ def echo_progress(log, prefix="  "):
     finally:
         stop.set()
         watcher.join()
+
+
+def random_config(rng, *, name="random", max_rows=4, max_cols=4):
+    """A random small design: array shape, widths and signedness, scratchpad, lane and
+    buffer sizes, limits, beat, and every option on or off, drawn until the configuration
+    is valid. ``rng`` is a NumPy ``Generator``."""
+    from gen.config import Config, ConfigError
+
+    def pick(values):
+        return values[int(rng.integers(0, len(values)))]
+
+    def flag():
+        return bool(rng.integers(0, 2))
+    while True:
+        max_s, max_stride = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+        fields = dict(
+            name=name, rows=int(rng.integers(1, max_rows + 1)),
+            cols=int(rng.integers(1, max_cols + 1)), act_width=pick([4, 6, 8, 12, 16]),
+            wgt_width=pick([3, 4, 8, 12]), act_signed=flag(), wgt_signed=flag(),
+            out_width=pick([4, 8, 12]), product_reg=flag(), operand_reg=flag(),
+            zero_gate=flag(), filter_spad=pick([max_s, 8, 12, 16, 24, 32]),
+            ifmap_spad=pick([max(max_s, max_stride), 6, 8, 12]),
+            psum_spad=pick([1, 2, 4, 8, 16]), max_n=pick([1, 2]), max_c=pick([4, 8]),
+            max_m=pick([4, 8]), max_h=pick([8, 12]), max_w=pick([8, 12]),
+            max_r=int(rng.integers(1, 6)), max_s=max_s, max_stride=max_stride,
+            max_pad=int(rng.integers(0, 3)), psum_lane=pick([64, 128, 256]),
+            lane_banks=pick([1, 2, 4]), lane_queue=int(rng.integers(1, 4)),
+            glb_kib=pick([1, 2, 4, 8]), glb_banks=pick([1, 2]), beat=pick([1, 2, 4, 8]),
+            bus_stage=flag(), drain_cut=flag(), zero_skip=flag(),
+            skip_queue=pick([1, 2, 4, 16]), skip_slack=pick([0, 3, 24]),
+            counter_width=pick([24, 32]))
+        try:
+            return Config(**fields)
+        except ConfigError:
+            continue
 
 
 def random_layer(config, rng, *, max_c=None, max_m=None, max_hw=None):
