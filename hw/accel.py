@@ -143,6 +143,16 @@ def register_bounds(config):
     return {name: range(0 if name in zero else 1, top + 1) for name, top in highest.items()}
 
 
+def _saturated(value, width, signed):
+    """Signed ``value`` clamped to the range of a ``width``-bit integer: in range when the
+    bits from the result's sign bit up (or, unsigned, above its top bit) all equal the
+    value's sign, which takes no comparator."""
+    top = value[width - 1:] if signed else value[width:]
+    ok = (top.all() | ~top.any()) if signed else ~top.any()
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+    return Mux(ok, value, Mux(value[-1], lo, hi))
+
+
 def _registered_read(m, port, en, name):
     """The data of asynchronous read ``port``, registered while ``en``: a synchronous read
     port, which yosys builds from the two and maps to block RAM honouring the memory's
@@ -502,7 +512,6 @@ class Accelerator(wiring.Component):
                          c_valid.eq(q_valid), c_m_ok.eq(q_m_ok), c_n.eq(q_n),
                          d_valid.eq(c_valid), d_m_ok.eq(c_m_ok), d_n.eq(c_n)]
         wide = signed(c.acc_bits + 2)      # `shift` runs to acc_bits + 1: to the sign bit
-        lo, hi = -(1 << (c.out_width - 1)), (1 << (c.out_width - 1)) - 1
         # Accumulators pass through unshifted (and saturate, below) when requantization
         # is off.
         shamt = Mux(reg["requant"], reg["shift"], 0)
@@ -515,21 +524,11 @@ class Accelerator(wiring.Component):
                     total.eq(arr.rd_data[i] + bias_data),
                     shifted.eq(Mux(reg["relu"] & (total < 0), 0, total) >> shamt),
                 ]
-            # In range when the bits above the output's sign bit all equal it.
-            top = shifted[c.out_width - 1:]
-            sat = Mux(top.all() | ~top.any(), shifted, Mux(shifted[-1], lo, hi))
             # Without requantization the output is the accumulator plus the bias, which
             # can pass the accumulator's range (both addends span it), so it saturates to
             # that range, as the requantized values do to theirs.
-            if c.acc_signed:
-                a_top = shifted[c.acc_bits - 1:]
-                a_ok = a_top.all() | ~a_top.any()
-                a_lo, a_hi = -(1 << (c.acc_bits - 1)), (1 << (c.acc_bits - 1)) - 1
-            else:
-                a_ok = ~shifted[c.acc_bits:].any()
-                a_lo, a_hi = 0, (1 << c.acc_bits) - 1
-            raw = Mux(a_ok, shifted, Mux(shifted[-1], a_lo, a_hi))
-            results.append(Mux(reg["requant"], sat, raw))
+            results.append(Mux(reg["requant"], _saturated(shifted, c.out_width, True),
+                               _saturated(shifted, c.acc_bits, c.acc_signed)))
         taken = self.out.valid & self.out.ready
         with m.If(d_valid & ~stall & d_m_ok):
             m.d.sync += [out_buf[i].eq(results[i]) for i in range(W)]

@@ -392,6 +392,7 @@ def saturate(values, width, signed):
     if values.dtype.kind in "iu":       # a bound past the dtype's range clamps nothing
         info = np.iinfo(values.dtype)
         lo, hi = max(lo, int(info.min)), min(hi, int(info.max))
+    # ufuncs turn 0-d arrays into scalars; asarray keeps the promise of an array.
     return np.asarray(np.minimum(np.maximum(values, lo), hi))
 
 
@@ -437,7 +438,4 @@ def requantize(acc, *, shift, relu=False, out_width, out_signed=True):
         shift = min(shift, 63)
     if relu:
         acc = np.maximum(acc, 0)
-    acc = acc >> shift
-    lo, hi = int_range(out_width, out_signed)
-    # ufuncs turn 0-d arrays into scalars; asarray keeps the promise of an array.
-    return np.asarray(np.minimum(np.maximum(acc, lo), hi)).astype(np.int64)
+    return saturate(acc >> shift, out_width, out_signed).astype(np.int64)
