@@ -198,6 +198,7 @@ def registers(mp, config, *, shift=None, relu=False):
         "hl_layer": (L.e - 1) * L.stride + L.r - 1,
         "n_in": n_in, "qs": mp.q * L.s, "qu": mp.q * L.stride, "pqs": pqs,
         "nq": n_in * mp.q, "passes": mp.filter_folds * mp.channel_folds,
+        "rskip": max(0, L.stride - L.r), "rskipwq": (max(0, L.stride - L.r) + 1) * wq,
         # Any shift past the accumulator's width leaves the sign, as acc_bits + 1 does.
         "requant": int(shift is not None), "relu": int(relu),
         "shift": min(shift or 0, config.acc_bits + 1),

@@ -33,7 +33,7 @@ REGISTERS = (
     # products
     "nbi", "row_last_n", "nbw", "pqs_last", "wq", "hwq", "nplane", "padq", "pwq", "eu",
     "euwq", "scu", "fp", "spread", "dbuf", "tp", "shp", "hl_full", "hl_layer",
-    "n_in", "qs", "qu", "pqs", "nq", "passes",
+    "n_in", "qs", "qu", "pqs", "nq", "passes", "rskip", "rskipwq",
     # output stage
     "requant", "relu", "shift",
 )
@@ -133,13 +133,15 @@ def register_bounds(config):
         "pqs": min(p * q * S, c.filter_spad),
         "nq": F * q,
         "passes": c.max_m * c.max_c,
+        "rskip": U - 1,                             # u - r when the stride passes r
+        "rskipwq": U * wq,
         # output stage
         # The readout shifts (acc_bits + 2)-bit values: by acc_bits + 1 or more, to their sign.
         "requant": 1, "relu": 1, "shift": c.acc_bits + 1,
     }
     # Counts, sizes and their products are at least 1; paddings, flags and these at least 0.
-    zero = {"pad_top", "padq", "pwq", "spread", "dbuf", "hl_full", "hl_layer", "requant", "relu",
-            "shift"}
+    zero = {"pad_top", "padq", "pwq", "spread", "dbuf", "hl_full", "hl_layer", "rskip",
+            "requant", "relu", "shift"}
     return {name: range(0 if name in zero else 1, top + 1) for name, top in highest.items()}
 
 
@@ -380,7 +382,7 @@ class Accelerator(wiring.Component):
         ib = Signal(range(bound["nbi"]))                # beat of the row stream
         ibase = Signal(upto((bound["nbi"] - 1) * B))    # ib * beat
         ihl = Signal(upto(bound["hl_full"]))            # row within the strip
-        ihm = Signal(range(bound["u"]))                 # ihl mod U: needed when < R
+        ihm = Signal(range(bound["u"]))                 # ihl mod U
         # Input row of ihl: from -pad_top (top padding) to h - 1 + pad_bottom.
         irow = Signal(range(-bound["pad_top"], bound["h"] + bound["pad_top"]))
         iaddr = Signal(gaddr)           # glb address of column -P of row irow
@@ -392,10 +394,9 @@ class Accelerator(wiring.Component):
         irow0 = e0u - reg["pad_top"]
         iaddr0 = plane + e0wq - reg["pwq"]
         beat_n = Mux(is_last(ib, reg["nbi"]), reg["row_last_n"], B)
-        needed = ihm < reg["r"]
         p_valid = Signal()
         i_stall = p_valid & ~arr.ifm.ready
-        gen = i_run & needed & ~i_stall
+        gen = i_run & ~i_stall
         base = Signal(gaddr)
         m.d.comb += base.eq(iaddr + ibase - reg["padq"])
         row_ok = (irow >= 0) & (irow < reg["h"])
@@ -443,8 +444,14 @@ class Accelerator(wiring.Component):
                 with m.If(is_last(ib, reg["nbi"])):
                     m.d.sync += i_run.eq(0)
             with m.Else():
-                m.d.sync += [ihl.eq(ihl + 1), irow.eq(irow + 1), iaddr.eq(iaddr + reg["wq"]),
-                             ihm.eq(Mux(is_last(ihm, reg["u"]), 0, ihm + 1))]
+                # With a stride past the filter's height no PE reads rows R .. U - 1 of
+                # each stride: after row R - 1 the generator jumps the `rskip` = U - R
+                # rows that follow (`rskipwq` = (rskip + 1) * W * q values on).
+                jump = (reg["rskip"] != 0) & is_last(ihm, reg["r"])
+                rows = Mux(jump, reg["rskip"] + 1, 1)
+                m.d.sync += [ihl.eq(ihl + rows), irow.eq(irow + rows),
+                             iaddr.eq(iaddr + Mux(jump, reg["rskipwq"], reg["wq"])),
+                             ihm.eq(Mux(jump | is_last(ihm, reg["u"]), 0, ihm + 1))]
 
         # -- readout: lanes -> bias, ReLU, shift, saturation -> out beats ------------------------
         # Each read takes one address from the lanes of up to W = min(beat, cols) chains side

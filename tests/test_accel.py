@@ -34,6 +34,9 @@ CASES = {
     "stride3-pad2": (Layer(c=2, h=9, w=7, m=3, r=3, s=2, stride=3, pad=2),
                      dataclasses.replace(TINY, zero_gate=False, product_reg=False,
                                          lane_banks=1), 1, True),
+    # Strides past the filter's height: the generator jumps the rows no PE reads.
+    "stride4-r1": (Layer(c=3, h=13, w=9, m=3, r=1, s=2, stride=4, pad=1), TINY, 2, False),
+    "stride3-r2": (Layer(c=2, h=11, w=7, m=4, r=2, s=3, stride=3, pad=2), TINY, None, True),
     # Lane banks: three 1x1 chains per column spread over four banks; one chain whose
     # F * p = 128 psums fill the whole lane, across both banks.
     "1x1-four-banks": (Layer(c=8, h=4, w=6, m=8, r=1, s=1), dataclasses.replace(
